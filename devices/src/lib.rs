@@ -1,0 +1,7 @@
+//! Virtual devices for the hypervisor: the unified interface, the bus and the models.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod interface;
