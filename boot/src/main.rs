@@ -1,1 +1,1 @@
-fn main() {}
+fn main() { println!("{}", env!("CARGO_BIN_FILE_KERNEL_kernel")); }

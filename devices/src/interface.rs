@@ -108,6 +108,8 @@ pub enum DeviceError {
     Config(String),
     /// The host back end behind the device failed.
     Backend(String),
+    /// A region could not be claimed or released.
+    Claim(ClaimError),
 }
 
 impl fmt::Display for DeviceError {
@@ -118,6 +120,7 @@ impl fmt::Display for DeviceError {
             DeviceError::CriticalSection(e) => write!(f, "critical section failed: {e:?}"),
             DeviceError::Config(field) => write!(f, "bad configuration: {field}"),
             DeviceError::Backend(why) => write!(f, "host back end failed: {why}"),
+            DeviceError::Claim(e) => write!(f, "claim failed: {e:?}"),
         }
     }
 }
@@ -158,6 +161,189 @@ pub enum VmRequest {
     Reset,
 }
 
+/// Why an address range or PCI address could not be built: an invalid value cannot exist past
+/// the constructor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeError {
+    /// A range of length zero.
+    Empty,
+    /// The range's last byte lies beyond the address space (`start + len - 1` overflows).
+    Overflow,
+    /// A PCI device number above 31 or function number above 7.
+    BadBdf,
+}
+
+/// A non-empty, inclusive range of I/O ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortRange {
+    first: u16,
+    last: u16,
+}
+
+impl PortRange {
+    /// `len` ports from `start`; refuses an empty range or one past port 0xFFFF.
+    pub const fn new(start: u16, len: u16) -> Result<Self, RangeError> {
+        let Some(span) = len.checked_sub(1) else { return Err(RangeError::Empty) };
+        match start.checked_add(span) {
+            Some(last) => Ok(PortRange { first: start, last }),
+            None => Err(RangeError::Overflow),
+        }
+    }
+    /// One port.
+    pub const fn single(port: u16) -> Self {
+        PortRange {
+            first: port,
+            last: port,
+        }
+    }
+    /// The first port.
+    pub const fn first(&self) -> u16 {
+        self.first
+    }
+    /// The last port (inclusive).
+    pub const fn last(&self) -> u16 {
+        self.last
+    }
+    /// Number of ports (1..=65536).
+    pub const fn len(&self) -> u32 {
+        self.last as u32 - self.first as u32 + 1
+    }
+    /// Never true: ranges are non-empty by construction.
+    pub const fn is_empty(&self) -> bool {
+        false
+    }
+    /// Whether `port` lies in the range.
+    pub const fn contains(&self, port: u16) -> bool {
+        self.first <= port && port <= self.last
+    }
+}
+
+/// A non-empty, inclusive range of guest-physical addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MmioRange {
+    first: Gpa,
+    last: Gpa,
+}
+
+impl MmioRange {
+    /// `len` bytes from `start`; refuses an empty range or one past the top of the address space.
+    pub const fn new(start: Gpa, len: u64) -> Result<Self, RangeError> {
+        let Some(span) = len.checked_sub(1) else { return Err(RangeError::Empty) };
+        match start.checked_add(span) {
+            Some(last) => Ok(MmioRange { first: start, last }),
+            None => Err(RangeError::Overflow),
+        }
+    }
+    /// The first address.
+    pub const fn first(&self) -> Gpa {
+        self.first
+    }
+    /// The last address (inclusive).
+    pub const fn last(&self) -> Gpa {
+        self.last
+    }
+    /// Number of bytes, saturating at `u64::MAX` for the whole address space.
+    pub const fn len(&self) -> u64 {
+        (self.last - self.first).saturating_add(1)
+    }
+    /// Never true: ranges are non-empty by construction.
+    pub const fn is_empty(&self) -> bool {
+        false
+    }
+    /// Whether `addr` lies in the range.
+    pub const fn contains(&self, addr: Gpa) -> bool {
+        self.first <= addr && addr <= self.last
+    }
+}
+
+/// A PCI function's address: bus, device (0–31), function (0–7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bdf {
+    bus: u8,
+    device: u8,
+    function: u8,
+}
+
+impl Bdf {
+    /// Highest device number on a PCI bus.
+    pub const MAX_DEVICE: u8 = 31;
+    /// Highest function number of a PCI device.
+    pub const MAX_FUNCTION: u8 = 7;
+
+    /// Refuses a device above 31 or a function above 7.
+    pub const fn new(bus: u8, device: u8, function: u8) -> Result<Self, RangeError> {
+        if device > Self::MAX_DEVICE || function > Self::MAX_FUNCTION {
+            return Err(RangeError::BadBdf);
+        }
+        Ok(Bdf {
+            bus,
+            device,
+            function,
+        })
+    }
+    /// The bus number.
+    pub const fn bus(&self) -> u8 {
+        self.bus
+    }
+    /// The device number (0–31).
+    pub const fn device(&self) -> u8 {
+        self.device
+    }
+    /// The function number (0–7).
+    pub const fn function(&self) -> u8 {
+        self.function
+    }
+}
+
+impl fmt::Display for Bdf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02x}:{:02x}.{}", self.bus, self.device, self.function)
+    }
+}
+
+/// Something a device can own on the bus: the guest's accesses there are routed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Region {
+    /// A range of I/O ports (operations 3–4).
+    Pio(PortRange),
+    /// A range of guest-physical memory (operations 1–2).
+    Mmio(MmioRange),
+    /// A PCI function's configuration space (operations 8–9).
+    Pci(Bdf),
+}
+
+impl Region {
+    /// Whether the two regions share an address: same space and intersecting ranges (or the
+    /// same PCI function).
+    pub fn overlaps(&self, other: &Region) -> bool {
+        match (self, other) {
+            (Region::Pio(a), Region::Pio(b)) => a.first <= b.last && b.first <= a.last,
+            (Region::Mmio(a), Region::Mmio(b)) => a.first <= b.last && b.first <= a.last,
+            (Region::Pci(a), Region::Pci(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Why a claim or release (part of operation 11, and of BAR programming) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimError {
+    /// The region overlaps this existing claim.
+    Overlap(Region),
+    /// Releasing a region this device does not hold (exactly as claimed).
+    NotClaimed(Region),
+    /// The device already holds as many regions as the VMM allows.
+    TooMany,
+    /// This context does not let devices claim regions (the VMM claims for them).
+    Unsupported,
+}
+
+impl From<ClaimError> for DeviceError {
+    fn from(e: ClaimError) -> Self {
+        DeviceError::Claim(e)
+    }
+}
+
 /// What the VMM offers a device: handed in on every call (operations 5–7, 10, 15–21).
 pub trait DeviceContext {
     /// Operation 5: the device reads guest memory (bus-master DMA).
@@ -195,14 +381,28 @@ pub trait DeviceContext {
     /// whatever the device guards with it).
     fn create_critical_section(&mut self) -> Result<CriticalSectionId, CriticalSectionError>;
     /// Operation 19: enter it (spins until free; interrupts are held off inside).
-    fn enter_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError>;
+    fn enter_critical_section(&mut self, id: CriticalSectionId)
+    -> Result<(), CriticalSectionError>;
     /// Operation 20: leave it.
     fn exit_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError>;
     /// Operation 21: remove it (must not be entered).
-    fn remove_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError>;
+    fn remove_critical_section(
+        &mut self,
+        id: CriticalSectionId,
+    ) -> Result<(), CriticalSectionError>;
 
     /// Ask the VMM to stop or reset the VM once the current access completes.
     fn request(&mut self, request: VmRequest);
+
+    /// Part of operation 11 (and of PCI BAR programming): route the guest's accesses to
+    /// `region` to this device from now on. Refused if it overlaps another claim.
+    fn claim(&mut self, _region: Region) -> Result<(), ClaimError> {
+        Err(ClaimError::Unsupported)
+    }
+    /// Undo [`DeviceContext::claim`] for a region claimed exactly so.
+    fn release(&mut self, _region: Region) -> Result<(), ClaimError> {
+        Err(ClaimError::Unsupported)
+    }
 }
 
 /// A virtual device, as the VMM sees it (operations 1–4, 8–14). One trait-object type,

@@ -4,4 +4,7 @@
 
 extern crate alloc;
 
+pub mod bus;
 pub mod interface;
+pub mod testing;
+pub mod uart16550;

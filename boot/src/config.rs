@@ -1,0 +1,128 @@
+//! What a run looks like: the emulator, the firmware, the machine size and the kernel command line.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Guest memory when nothing else is asked for, in MiB.
+pub const DEFAULT_MEMORY_MIB: u32 = 256;
+/// Virtual CPUs when nothing else is asked for.
+pub const DEFAULT_CPUS: u32 = 1;
+/// Wall-clock limit of one run when nothing else is asked for.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The kernel ELF built for `x86_64-unknown-none` by Cargo's artifact dependency.
+pub const KERNEL_PATH: &str = env!("CARGO_BIN_FILE_KERNEL_kernel");
+
+/// Which machine runs the hypervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Emulator {
+    /// QEMU with its TCG interpreter (`-cpu max`); has no VMX, so it checks boot paths only.
+    Qemu,
+    /// QEMU on KVM (`-accel kvm -cpu host`); needs nested VT-x on the host.
+    QemuKvm,
+    /// Bochs 2.7, which emulates VT-x with EPT in software; BIOS firmware only.
+    Bochs,
+}
+
+impl Emulator {
+    /// The name used on the command line and in messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Qemu => "qemu",
+            Self::QemuKvm => "qemu-kvm",
+            Self::Bochs => "bochs",
+        }
+    }
+}
+
+impl fmt::Display for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which firmware loads the bootloader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Firmware {
+    /// Legacy PC BIOS (SeaBIOS under QEMU, the Bochs BIOS under Bochs): MBR disk image.
+    Bios,
+    /// UEFI (OVMF under QEMU): GPT disk image with an EFI system partition.
+    Uefi,
+}
+
+impl Firmware {
+    /// The name used in messages (`"BIOS"` / `"UEFI"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Bios => "BIOS",
+            Self::Uefi => "UEFI",
+        }
+    }
+}
+
+impl fmt::Display for Firmware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything one run needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunConfig {
+    /// The emulator.
+    pub emulator: Emulator,
+    /// The firmware (Bochs supports [`Firmware::Bios`] only).
+    pub firmware: Firmware,
+    /// Guest RAM in MiB.
+    pub memory_mib: u32,
+    /// Number of virtual CPUs.
+    pub cpus: u32,
+    /// Wall-clock limit; the emulator is killed when it is exceeded.
+    pub timeout: Duration,
+    /// The kernel's command line, written as UTF-8 text into the bootloader's ramdisk
+    /// (e.g. `test=exceptions timer_hz=1000`). Empty means no ramdisk at all.
+    pub cmdline: String,
+    /// Where COM2's output goes, if anywhere.
+    pub com2_file: Option<PathBuf>,
+    /// Copy COM1 to this process's stdout while the guest runs.
+    pub stream: bool,
+    /// The kernel ELF to boot (defaults to [`KERNEL_PATH`]).
+    pub kernel: PathBuf,
+}
+
+impl RunConfig {
+    /// A run on `emulator` with BIOS firmware, default machine size, default timeout, empty
+    /// command line, no COM2, no streaming, and the built-in kernel.
+    pub fn new(emulator: Emulator) -> Self {
+        Self {
+            emulator,
+            firmware: Firmware::Bios,
+            memory_mib: DEFAULT_MEMORY_MIB,
+            cpus: DEFAULT_CPUS,
+            timeout: DEFAULT_TIMEOUT,
+            cmdline: String::new(),
+            com2_file: None,
+            stream: false,
+            kernel: PathBuf::from(KERNEL_PATH),
+        }
+    }
+
+    /// Sets the kernel command line (builder style).
+    pub fn with_cmdline(mut self, cmdline: impl Into<String>) -> Self {
+        self.cmdline = cmdline.into();
+        self
+    }
+
+    /// Sets the firmware (builder style).
+    pub fn with_firmware(mut self, firmware: Firmware) -> Self {
+        self.firmware = firmware;
+        self
+    }
+
+    /// Sets the timeout (builder style).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,225 @@
+//! The guest's COM1 output as the host sees it: a byte stream cleaned into text lines, kept in a
+//! bounded buffer, and scanned for the exit line of the protocol in [`crate::exit`].
+//!
+//! Cleaning removes what firmware and emulators add around the kernel's own text: NUL bytes (the
+//! Bochs COM1 file starts with one), carriage returns, and ANSI/VT100 escape sequences (OVMF
+//! clears the screen and sets colours on its serial console; ECMA-48 §5.4 gives their shape:
+//! `ESC [` parameters/intermediates, then one final byte 0x40..=0x7E).
+
+use std::collections::VecDeque;
+
+use crate::exit::parse_exit_line;
+
+/// ASCII escape, which starts a control sequence.
+const ESC: u8 = 0x1b;
+/// `[` after ESC: Control Sequence Introducer (ECMA-48 §5.4).
+const CSI_INTRODUCER: u8 = b'[';
+/// Final bytes of a control sequence lie in 0x40..=0x7E (ECMA-48 §5.4).
+const CSI_FINAL: std::ops::RangeInclusive<u8> = 0x40..=0x7e;
+/// Longest control sequence accepted before giving up on it (a guard against a stray ESC).
+const CSI_MAX_LEN: usize = 32;
+/// At most this many bytes of one line are kept; the rest of an overlong line is dropped.
+pub const MAX_LINE_BYTES: usize = 4096;
+/// At most this many bytes of complete lines are kept; older lines are dropped first.
+pub const MAX_CAPTURE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Where the cleaner is inside an escape sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EscapeState {
+    /// Plain text.
+    Text,
+    /// Just saw ESC.
+    Escape,
+    /// Inside `ESC [ ...`, having consumed this many parameter bytes.
+    Csi(usize),
+}
+
+/// Turns raw serial bytes into clean text lines and keeps the newest of them.
+#[derive(Debug)]
+pub struct SerialLog {
+    state: EscapeState,
+    partial: Vec<u8>,
+    lines: VecDeque<String>,
+    kept_bytes: usize,
+    dropped_lines: usize,
+    exit_status: Option<u32>,
+}
+
+impl Default for SerialLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SerialLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        Self {
+            state: EscapeState::Text,
+            partial: Vec::new(),
+            lines: VecDeque::new(),
+            kept_bytes: 0,
+            dropped_lines: 0,
+            exit_status: None,
+        }
+    }
+
+    /// Feeds raw bytes; returns the cleaned text that became visible (for streaming), including
+    /// newlines. Control sequences split across calls are handled.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        let mut visible = Vec::with_capacity(bytes.len());
+        for &byte in bytes {
+            self.state = match self.state {
+                EscapeState::Text => match byte {
+                    ESC => EscapeState::Escape,
+                    b'\n' => {
+                        visible.push(b'\n');
+                        self.finish_line();
+                        EscapeState::Text
+                    }
+                    0 | b'\r' => EscapeState::Text,
+                    _ => {
+                        visible.push(byte);
+                        if self.partial.len() < MAX_LINE_BYTES {
+                            self.partial.push(byte);
+                        }
+                        EscapeState::Text
+                    }
+                },
+                // Two-byte escapes (ESC c, ESC 7, ...) end right here.
+                EscapeState::Escape if byte == CSI_INTRODUCER => EscapeState::Csi(0),
+                EscapeState::Escape => EscapeState::Text,
+                EscapeState::Csi(_) if CSI_FINAL.contains(&byte) => EscapeState::Text,
+                EscapeState::Csi(len) if len >= CSI_MAX_LEN => EscapeState::Text,
+                EscapeState::Csi(len) => EscapeState::Csi(len.saturating_add(1)),
+            };
+        }
+        String::from_utf8_lossy(&visible).into_owned()
+    }
+
+    /// Ends the stream: an unterminated last line counts as a line.
+    pub fn finish(&mut self) {
+        if !self.partial.is_empty() {
+            self.finish_line();
+        }
+        self.state = EscapeState::Text;
+    }
+
+    /// The status of the last exit line seen, if any.
+    pub fn exit_status(&self) -> Option<u32> {
+        self.exit_status
+    }
+
+    /// All kept lines joined with `\n` (each line ends with one).
+    pub fn text(&self) -> String {
+        let mut text = String::with_capacity(self.kept_bytes);
+        for line in &self.lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// The last `count` kept lines, oldest first.
+    pub fn tail(&self, count: usize) -> Vec<&str> {
+        let skip = self.lines.len().saturating_sub(count);
+        self.lines.iter().skip(skip).map(String::as_str).collect()
+    }
+
+    /// How many old lines were dropped to respect [`MAX_CAPTURE_BYTES`].
+    pub fn dropped_lines(&self) -> usize {
+        self.dropped_lines
+    }
+
+    fn finish_line(&mut self) {
+        let line = String::from_utf8_lossy(&self.partial).into_owned();
+        self.partial.clear();
+        if let Some(status) = parse_exit_line(&line) {
+            self.exit_status = Some(status);
+        }
+        self.kept_bytes = self.kept_bytes.saturating_add(line.len() + 1);
+        self.lines.push_back(line);
+        while self.kept_bytes > MAX_CAPTURE_BYTES {
+            let Some(old) = self.lines.pop_front() else {
+                break;
+            };
+            self.kept_bytes = self.kept_bytes.saturating_sub(old.len() + 1);
+            self.dropped_lines = self.dropped_lines.saturating_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_and_carriage_returns_are_dropped() {
+        let mut log = SerialLog::new();
+        let visible = log.push(b"\0hello\r\nworld\r\n");
+        assert_eq!(visible, "hello\nworld\n");
+        assert_eq!(log.text(), "hello\nworld\n");
+    }
+
+    #[test]
+    fn ovmf_escape_sequences_are_stripped() {
+        let mut log = SerialLog::new();
+        log.push(b"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[0m\x1b[40mBoot\x1bc ok\n");
+        assert_eq!(log.tail(1), vec!["Boot ok"]);
+    }
+
+    #[test]
+    fn escape_sequence_split_across_reads_is_stripped() {
+        let mut log = SerialLog::new();
+        assert_eq!(log.push(b"a\x1b["), "a");
+        assert_eq!(log.push(b"1;3"), "");
+        assert_eq!(log.push(b"1mb\n"), "b\n");
+        assert_eq!(log.text(), "ab\n");
+    }
+
+    #[test]
+    fn unterminated_last_line_counts_after_finish() {
+        let mut log = SerialLog::new();
+        log.push(b"one\nHV-EXIT status=3");
+        assert_eq!(log.exit_status(), None);
+        log.finish();
+        assert_eq!(log.exit_status(), Some(3));
+        assert_eq!(log.tail(5), vec!["one", "HV-EXIT status=3"]);
+    }
+
+    #[test]
+    fn last_exit_line_wins() {
+        let mut log = SerialLog::new();
+        log.push(b"HV-EXIT status=1\nHV-EXIT status=0\n");
+        assert_eq!(log.exit_status(), Some(0));
+    }
+
+    #[test]
+    fn overlong_line_is_truncated_to_cap() {
+        let mut log = SerialLog::new();
+        log.push(&vec![b'x'; MAX_LINE_BYTES * 2]);
+        log.push(b"\n");
+        assert_eq!(log.tail(1)[0].len(), MAX_LINE_BYTES);
+    }
+
+    #[test]
+    fn capture_drops_oldest_lines_beyond_cap() {
+        let mut log = SerialLog::new();
+        let line = vec![b'y'; MAX_LINE_BYTES - 1];
+        let lines_to_fill = MAX_CAPTURE_BYTES / MAX_LINE_BYTES;
+        for _ in 0..lines_to_fill + 3 {
+            log.push(&line);
+            log.push(b"\n");
+        }
+        assert_eq!(log.dropped_lines(), 3);
+        assert!(log.text().len() <= MAX_CAPTURE_BYTES);
+    }
+
+    #[test]
+    fn tail_returns_newest_lines_oldest_first() {
+        let mut log = SerialLog::new();
+        log.push(b"1\n2\n3\n4\n");
+        assert_eq!(log.tail(2), vec!["3", "4"]);
+        assert_eq!(log.tail(10).len(), 4);
+    }
+}

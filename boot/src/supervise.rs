@@ -1,0 +1,300 @@
+//! Runs one emulator process to its end: starts it in its own process group, collects COM1
+//! (from its stdout or from a file it writes), streams COM1 to the terminal when asked, enforces
+//! the timeout, and kills the whole process group on timeout, cancellation or error.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+
+use crate::error::BootError;
+use crate::exit::EmulatorEnd;
+use crate::serial::SerialLog;
+
+/// How often the supervisor looks at the child and the serial file.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long the emulator may keep running after the exit line before it is killed.
+pub const EXIT_GRACE: Duration = Duration::from_secs(3);
+/// Size of one read from the serial source.
+const READ_CHUNK: usize = 4096;
+/// At most this many bytes of the emulator's stderr are kept.
+const MAX_STDERR_BYTES: usize = 64 * 1024;
+
+/// Where COM1's bytes come from.
+#[derive(Debug)]
+pub enum SerialSource {
+    /// The child's stdout (QEMU `-serial stdio`).
+    Stdout,
+    /// A file the child writes (Bochs `com1: mode=file`); it may not exist yet at start.
+    File(PathBuf),
+}
+
+/// What happened to a supervised child.
+#[derive(Debug)]
+pub struct Supervised {
+    /// How the emulator ended.
+    pub end: EmulatorEnd,
+    /// COM1, cleaned.
+    pub serial: SerialLog,
+    /// The emulator's stderr (bounded), when it was captured.
+    pub stderr: String,
+    /// Wall-clock time from start to end.
+    pub duration: Duration,
+}
+
+/// A child whose whole process group is killed if it is dropped before being reaped.
+struct GroupGuard {
+    child: Child,
+    reaped: bool,
+}
+
+impl GroupGuard {
+    fn kill_group(&mut self) {
+        // The child leads its own group (`process_group(0)`), so its PID is the group ID.
+        // ESRCH (group already gone) is fine: there is nothing left to kill.
+        let _ = kill_process_group(Pid::from_child(&self.child), Signal::KILL);
+        let _ = self.child.kill();
+    }
+
+    fn kill_and_reap(&mut self) -> Result<ExitStatus, BootError> {
+        self.kill_group();
+        let status = self
+            .child
+            .wait()
+            .map_err(|error| BootError::io("waiting for the killed emulator", error))?;
+        self.reaped = true;
+        Ok(status)
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill_group();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Feeds serial bytes into the log and, when streaming, to the terminal.
+struct Collector {
+    serial: SerialLog,
+    stream: bool,
+}
+
+impl Collector {
+    fn feed(&mut self, bytes: &[u8]) {
+        let visible = self.serial.push(bytes);
+        if self.stream && !visible.is_empty() {
+            let mut out = io::stdout().lock();
+            // The terminal going away must not stop the run.
+            let _ = out.write_all(visible.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+/// Reads a growing file from where the last read stopped.
+struct FileTail {
+    path: PathBuf,
+    file: Option<File>,
+    offset: u64,
+}
+
+impl FileTail {
+    fn read_new(&mut self, collector: &mut Collector) -> io::Result<()> {
+        if self.file.is_none() {
+            match File::open(&self.path) {
+                Ok(file) => self.file = Some(file),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(error) => return Err(error),
+            }
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut buffer = [0u8; READ_CHUNK];
+        loop {
+            let count = file.read(&mut buffer)?;
+            if count == 0 {
+                return Ok(());
+            }
+            // `count` is at most READ_CHUNK, far below u64::MAX.
+            self.offset = self.offset.saturating_add(count as u64);
+            collector.feed(&buffer[..count]);
+        }
+    }
+}
+
+/// The serial reader in use.
+enum Reader {
+    Pipe {
+        chunks: Receiver<Vec<u8>>,
+        thread: JoinHandle<()>,
+    },
+    File(FileTail),
+}
+
+/// Starts `command` and supervises it to its end.
+pub fn supervise(
+    mut command: Command,
+    source: SerialSource,
+    timeout: Duration,
+    stream: bool,
+    cancel: &AtomicBool,
+) -> Result<Supervised, BootError> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    command.process_group(0).stdin(Stdio::null());
+    if matches!(source, SerialSource::Stdout) {
+        command.stdout(Stdio::piped());
+    }
+    command.stderr(Stdio::piped());
+    let start = Instant::now();
+    let child = command
+        .spawn()
+        .map_err(|source| BootError::Spawn { program, source })?;
+    let mut guard = GroupGuard {
+        child,
+        reaped: false,
+    };
+    let stderr_thread = guard.child.stderr.take().map(spawn_stderr_reader);
+    let mut reader = match source {
+        SerialSource::Stdout => {
+            let Some(stdout) = guard.child.stdout.take() else {
+                return Err(BootError::io(
+                    "capturing the emulator's stdout",
+                    io::Error::other("no stdout pipe"),
+                ));
+            };
+            let (sender, chunks) = mpsc::channel();
+            let thread = thread::spawn(move || pump(stdout, &sender));
+            Reader::Pipe { chunks, thread }
+        }
+        SerialSource::File(path) => Reader::File(FileTail {
+            path,
+            file: None,
+            offset: 0,
+        }),
+    };
+
+    let mut collector = Collector {
+        serial: SerialLog::new(),
+        stream,
+    };
+    let mut exit_line_at: Option<Instant> = None;
+    let end = loop {
+        let disconnected = match &mut reader {
+            Reader::Pipe { chunks, .. } => match chunks.recv_timeout(POLL_INTERVAL) {
+                Ok(chunk) => {
+                    collector.feed(&chunk);
+                    false
+                }
+                Err(RecvTimeoutError::Timeout) => false,
+                Err(RecvTimeoutError::Disconnected) => true,
+            },
+            Reader::File(tail) => {
+                tail.read_new(&mut collector)
+                    .map_err(|error| BootError::io("reading the COM1 file", error))?;
+                false
+            }
+        };
+        if collector.serial.exit_status().is_some() && exit_line_at.is_none() {
+            exit_line_at = Some(Instant::now());
+        }
+        if let Some(status) = guard
+            .child
+            .try_wait()
+            .map_err(|error| BootError::io("polling the emulator", error))?
+        {
+            guard.reaped = true;
+            break EmulatorEnd::Exited {
+                code: status.code(),
+            };
+        }
+        if cancel.load(Ordering::Relaxed) {
+            guard.kill_and_reap()?;
+            return Err(BootError::Cancelled);
+        }
+        if exit_line_at.is_some_and(|at| at.elapsed() >= EXIT_GRACE) {
+            guard.kill_and_reap()?;
+            break EmulatorEnd::KilledAfterExitLine;
+        }
+        if start.elapsed() >= timeout {
+            guard.kill_and_reap()?;
+            break if exit_line_at.is_some() {
+                EmulatorEnd::KilledAfterExitLine
+            } else {
+                EmulatorEnd::TimedOut
+            };
+        }
+        if disconnected || matches!(reader, Reader::File(_)) {
+            thread::sleep(POLL_INTERVAL);
+        }
+    };
+    let duration = start.elapsed();
+
+    // Collect what the emulator wrote before it ended.
+    match reader {
+        Reader::Pipe { chunks, thread } => {
+            for chunk in chunks.iter() {
+                collector.feed(&chunk);
+            }
+            let _ = thread.join();
+        }
+        Reader::File(mut tail) => tail
+            .read_new(&mut collector)
+            .map_err(|error| BootError::io("reading the COM1 file", error))?,
+    }
+    let mut serial = collector.serial;
+    serial.finish();
+    let stderr = stderr_thread
+        .and_then(|thread| thread.join().ok())
+        .unwrap_or_default();
+    Ok(Supervised {
+        end,
+        serial,
+        stderr,
+        duration,
+    })
+}
+
+/// Copies a pipe into a channel in chunks until end of file.
+fn pump(mut pipe: impl Read, sender: &mpsc::Sender<Vec<u8>>) {
+    let mut buffer = [0u8; READ_CHUNK];
+    loop {
+        match pipe.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(count) => {
+                if sender.send(buffer[..count].to_vec()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Collects up to [`MAX_STDERR_BYTES`] of the child's stderr in a thread (draining the rest).
+fn spawn_stderr_reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buffer = [0u8; READ_CHUNK];
+        loop {
+            match pipe.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(count) => {
+                    let room = MAX_STDERR_BYTES.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buffer[..count.min(room)]);
+                }
+            }
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    })
+}

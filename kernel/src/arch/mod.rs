@@ -1,0 +1,2 @@
+//! Architecture support. Only x86_64 exists.
+pub mod x86_64;

@@ -1,0 +1,60 @@
+//! Intel VT-x: capability discovery and VMX operation (Intel SDM Vol. 3C, chapters 24–25 and
+//! appendix A "VMX capability reporting facility").
+pub mod caps;
+pub mod msr;
+pub mod vmxon;
+
+use caps::VmxCapabilities;
+use vmxon::{VmxError, VmxonRegion};
+
+use crate::mm::physical;
+
+/// What the boot-time VT-x check found.
+#[derive(Debug, Clone, Copy)]
+pub struct VmxStatus {
+    /// The decoded capabilities, when the CPU has VT-x.
+    pub caps: Option<VmxCapabilities>,
+    /// The outcome of VMXON (followed by VMXOFF) on the boot CPU.
+    pub vmxon: Result<(), VmxError>,
+}
+
+/// Probe VT-x, log the capability report, and enter and leave VMX operation once.
+/// When VT-x is absent one line says so and the rest of the hypervisor still runs.
+pub fn report_and_toggle() -> VmxStatus {
+    let caps = match vmxon::probe() {
+        Ok(caps) => caps,
+        Err(error) => {
+            log::warn!("{error}; VMX parts skipped");
+            return VmxStatus { caps: None, vmxon: Err(error) };
+        }
+    };
+    for line in alloc::format!("{caps}").lines() {
+        log::info!("{line}");
+    }
+    let frame = match physical::allocate_zeroed(1, physical::FRAME_BYTES) {
+        Ok(run) => run.start,
+        Err(error) => {
+            log::error!("VMXON region: {error:?}");
+            return VmxStatus { caps: Some(caps), vmxon: Err(VmxError::RegionTooSmall { needed: caps.region_size }) };
+        }
+    };
+    let physical_address = frame.start_address().as_u64();
+    // SAFETY: the frame was just allocated for this region alone and is mapped by the window.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(
+            physical::to_virtual(physical_address) as *mut u8,
+            physical::FRAME_BYTES as usize,
+        )
+    };
+    let mut region = VmxonRegion { physical: physical_address, bytes };
+    let result = vmxon::enable(&caps, &mut region);
+    match result {
+        Ok(()) => {
+            log::info!("VMXON ok (region at {physical_address:#x}); VMXOFF");
+            vmxon::disable();
+        }
+        Err(error) => log::error!("{error}"),
+    }
+    let _ = physical::with_frames(|frames| frames.free(frame));
+    VmxStatus { caps: Some(caps), vmxon: result }
+}
