@@ -111,7 +111,10 @@ pub fn bochsrc(config: &RunConfig, files: &BochsFiles) -> Result<String, BootErr
         rc_path(&files.com1)?
     ));
     if let Some(com2) = &files.com2 {
-        line(format!("com2: enabled=1, mode=file, dev={}", rc_path(com2)?));
+        line(format!(
+            "com2: enabled=1, mode=file, dev={}",
+            rc_path(com2)?
+        ));
     }
     line("magic_break: enabled=1".into());
     line("port_e9_hack: enabled=1".into());
@@ -227,7 +230,9 @@ mod tests {
     #[test]
     fn bochsrc_points_disk_com1_and_log_into_run_dir() {
         let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files()).expect("valid paths");
-        assert!(rc.contains("\nata0-master: type=disk, path=/tmp/hv-bochs-x/disk.img, mode=flat\n"));
+        assert!(
+            rc.contains("\nata0-master: type=disk, path=/tmp/hv-bochs-x/disk.img, mode=flat\n")
+        );
         assert!(rc.contains("\ncom1: enabled=1, mode=file, dev=/tmp/hv-bochs-x/com1.txt\n"));
         assert!(rc.contains("\nlog: /tmp/hv-bochs-x/bochs.log\n"));
         assert!(!rc.contains("com2:"));

@@ -173,7 +173,10 @@ mod tests {
     fn exit_line_parses_decimal_status() {
         assert_eq!(parse_exit_line("HV-EXIT status=0"), Some(0));
         assert_eq!(parse_exit_line("HV-EXIT status=42"), Some(42));
-        assert_eq!(parse_exit_line("  HV-EXIT status=4294967295 "), Some(u32::MAX));
+        assert_eq!(
+            parse_exit_line("  HV-EXIT status=4294967295 "),
+            Some(u32::MAX)
+        );
     }
 
     #[test]

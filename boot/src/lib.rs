@@ -1,0 +1,26 @@
+//! The host side of the hypervisor: disk images and emulator runs.
+//!
+//! * [`image`] builds BIOS and UEFI disk images of the kernel with the `bootloader` crate; the
+//!   kernel's command line travels in the ramdisk.
+//! * [`run`] boots an image under QEMU (TCG or KVM) or Bochs, collects COM1, enforces a timeout
+//!   and judges the run by the exit protocol of [`exit`].
+//! * [`host`] picks the emulator that can run VT-x here and installs missing emulators.
+
+pub mod bochs;
+pub mod config;
+pub mod error;
+pub mod exit;
+pub mod host;
+pub mod image;
+pub mod qemu;
+pub mod runner;
+pub mod serial;
+pub mod supervise;
+
+pub use config::{
+    DEFAULT_CPUS, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, Emulator, Firmware, KERNEL_PATH, RunConfig,
+};
+pub use error::BootError;
+pub use exit::{EXIT_MARKER, Verdict};
+pub use host::HostProbe;
+pub use runner::{RunOutcome, run, run_cancellable};

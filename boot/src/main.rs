@@ -1,1 +1,185 @@
-fn main() { println!("{}", env!("CARGO_BIN_FILE_KERNEL_kernel")); }
+//! `boot`: the command-line host tool. `cargo run` at the workspace root builds the kernel, makes a
+//! disk image and runs the hypervisor in an emulator; `boot images` writes USB-stick images.
+//! The process exits with the hypervisor's status (0 on success; see [`boot::exit`] for the rest).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use boot::image::write_images;
+use boot::{
+    BootError, DEFAULT_CPUS, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, Emulator, Firmware, HostProbe,
+    KERNEL_PATH, RunConfig, run_cancellable,
+};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit code when the tool itself failed (bad option, missing tools, I/O error).
+const EXIT_TOOL_ERROR: u8 = 2;
+/// Exit code after Ctrl-C / SIGTERM (128 + SIGINT, as shells report it).
+const EXIT_CANCELLED: u8 = 130;
+
+/// Set by SIGINT/SIGTERM; the supervisor then kills the emulator and cleans up.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// Builds and runs the hypervisor in an emulator, or writes bootable disk images.
+#[derive(Debug, Parser)]
+#[command(name = "boot", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Boot the hypervisor in an emulator (the default).
+    Run(RunArgs),
+    /// Write bios.img and uefi.img for a USB stick or another machine.
+    Images(ImagesArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EmulatorArg {
+    /// QEMU on KVM when the host offers nested VT-x, else Bochs.
+    Auto,
+    /// QEMU with TCG (no VT-x: boot paths only).
+    Qemu,
+    /// QEMU on KVM with the host CPU (needs nested VT-x).
+    QemuKvm,
+    /// Bochs, which emulates VT-x with EPT (BIOS only).
+    Bochs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FirmwareArg {
+    /// Legacy BIOS, MBR image.
+    Bios,
+    /// UEFI (OVMF under QEMU), GPT image.
+    Uefi,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Which emulator runs the hypervisor.
+    #[arg(long, value_enum, default_value_t = EmulatorArg::Auto)]
+    emulator: EmulatorArg,
+    /// Which firmware boots it.
+    #[arg(long, value_enum, default_value_t = FirmwareArg::Bios)]
+    firmware: FirmwareArg,
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_MIB)]
+    memory: u32,
+    /// Number of virtual CPUs.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CPUS)]
+    cpus: u32,
+    /// Kill the emulator after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT.as_secs())]
+    timeout: u64,
+    /// The kernel command line (written into the ramdisk), e.g. "test=exceptions".
+    #[arg(long, default_value = "")]
+    cmdline: String,
+    /// Also write COM2's output to this file.
+    #[arg(long, value_name = "FILE")]
+    com2: Option<PathBuf>,
+    /// Do not copy COM1 to the terminal while the guest runs.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct ImagesArgs {
+    /// Directory for bios.img and uefi.img.
+    #[arg(long, value_name = "DIR", default_value = "target/images")]
+    out: PathBuf,
+    /// The kernel command line baked into the images' ramdisk.
+    #[arg(long, default_value = "")]
+    cmdline: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Images(args)) => images(&args),
+        Some(Command::Run(args)) => run(&args),
+        None => run(&cli.run),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(BootError::Cancelled) => {
+            eprintln!("boot: cancelled");
+            ExitCode::from(EXIT_CANCELLED)
+        }
+        Err(error) => {
+            eprintln!("boot: error: {error}");
+            ExitCode::from(EXIT_TOOL_ERROR)
+        }
+    }
+}
+
+fn run(args: &RunArgs) -> Result<u8, BootError> {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, &CANCEL)
+            .map_err(|error| BootError::io("installing the signal handler", error))?;
+    }
+    let emulator = match args.emulator {
+        EmulatorArg::Auto => {
+            let picked = HostProbe::detect().pick_emulator();
+            eprintln!("boot: --emulator auto picked {picked}");
+            picked
+        }
+        EmulatorArg::Qemu => Emulator::Qemu,
+        EmulatorArg::QemuKvm => Emulator::QemuKvm,
+        EmulatorArg::Bochs => Emulator::Bochs,
+    };
+    let mut config = RunConfig::new(emulator);
+    config.firmware = match args.firmware {
+        FirmwareArg::Bios => Firmware::Bios,
+        FirmwareArg::Uefi => Firmware::Uefi,
+    };
+    config.memory_mib = args.memory;
+    config.cpus = args.cpus;
+    config.timeout = Duration::from_secs(args.timeout);
+    config.cmdline.clone_from(&args.cmdline);
+    config.com2_file.clone_from(&args.com2);
+    config.stream = !args.quiet;
+    eprintln!(
+        "boot: {} {} run, {} MiB, {} CPU(s), timeout {} s, cmdline {:?}",
+        config.emulator,
+        config.firmware,
+        config.memory_mib,
+        config.cpus,
+        args.timeout,
+        config.cmdline
+    );
+    let outcome = run_cancellable(&config, &CANCEL)?;
+    if outcome.verdict.is_success() {
+        eprintln!(
+            "boot: {} in {:.2} s",
+            outcome.verdict,
+            outcome.duration.as_secs_f64()
+        );
+    } else {
+        eprint!("boot: {}", outcome.failure_report());
+    }
+    Ok(outcome.verdict.process_exit_code())
+}
+
+fn images(args: &ImagesArgs) -> Result<u8, BootError> {
+    let (bios, uefi) = write_images(std::path::Path::new(KERNEL_PATH), &args.cmdline, &args.out)?;
+    println!("wrote {}", bios.display());
+    println!("wrote {}", uefi.display());
+    println!();
+    println!("Write one to a USB stick (this erases /dev/sdX; check the name with `lsblk`):");
+    println!(
+        "  BIOS/CSM machines: sudo dd if={} of=/dev/sdX bs=4M conv=fsync",
+        bios.display()
+    );
+    println!(
+        "  UEFI machines:     sudo dd if={} of=/dev/sdX bs=4M conv=fsync",
+        uefi.display()
+    );
+    println!("The machine needs VT-x enabled in its firmware settings; output goes to COM1.");
+    Ok(0)
+}

@@ -41,6 +41,13 @@ mod pci_access;
 mod services;
 mod timers;
 
+#[cfg(test)]
+mod probe;
+#[cfg(test)]
+mod tests_context;
+#[cfg(test)]
+mod tests_routing;
+
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
