@@ -93,6 +93,7 @@ fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
     }
     x86_64::instructions::interrupts::enable();
 
+    kernel::arch::x86_64::cpu::log_identity();
     let vmx = vmx::report_and_toggle();
 
     let status = match options.test {

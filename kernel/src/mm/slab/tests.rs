@@ -211,7 +211,8 @@ fn random_layout(rng: &mut fastrand::Rng) -> Layout {
         1 => rng.usize(0..=8),
         _ => rng.usize(1..=MAX_CLASS_SIZE),
     };
-    let align = 1 << rng.u32(0..=if rng.u8(0..20) == 0 { 12 } else { 4 });
+    let max_shift = if rng.u8(0..20) == 0 { 12 } else { 4 };
+    let align = 1 << rng.u32(0..=max_shift);
     layout(size, align)
 }
 
