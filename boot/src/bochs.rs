@@ -24,9 +24,9 @@ use crate::supervise::SerialSource;
 pub const CPU_MODEL: &str = "corei7_skylake_x";
 /// Instructions per emulated second; with `clock: sync=none` this sets the guest's time scale.
 pub const IPS: u64 = 100_000_000;
-/// Bytes per cylinder of the geometry Bochs derives for a flat image: 16 heads × 63 sectors ×
-/// 512 bytes. Image copies are padded to a whole number of cylinders.
-pub const CYLINDER_BYTES: u64 = 16 * 63 * 512;
+/// Bytes per cylinder of the disk geometry (16 heads × 63 sectors × 512 bytes). Image copies
+/// are padded to a whole number of cylinders so that the geometry covers them exactly.
+pub const CYLINDER_BYTES: u64 = DISK_HEADS * DISK_SECTORS_PER_TRACK * SECTOR_BYTES;
 /// The debugger script: continue at start; quit at the magic breakpoint.
 pub const DEBUGGER_SCRIPT: &str = "c\nq\n";
 /// The terminal type the `term` display library is given.
@@ -41,8 +41,21 @@ const LOG_NAME: &str = "bochs.log";
 const SCREEN_NAME: &str = "screen.log";
 /// Lines of the Bochs log kept for the report.
 const LOG_TAIL_LINES: usize = 40;
-/// Bochs log lines that say nothing about a failure (thousands per run).
-const LOG_NOISE: [&str; 2] = ["Unknown register", "unknown register"];
+/// Bochs output lines that say nothing about a failure (plugin loading at start; thousands of
+/// unknown-MSR reports per run).
+const LOG_NOISE: [&str; 4] = [
+    "Unknown register",
+    "unknown register",
+    "lt_dlhandle",
+    "loaded plugin",
+];
+
+/// Heads of the disk geometry given to Bochs.
+pub const DISK_HEADS: u64 = 16;
+/// Sectors per track of the disk geometry given to Bochs.
+pub const DISK_SECTORS_PER_TRACK: u64 = 63;
+/// Bytes per sector.
+pub const SECTOR_BYTES: u64 = 512;
 
 /// The files of one Bochs run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +95,12 @@ fn rc_path(path: &Path) -> Result<String, BootError> {
     Ok(text.to_owned())
 }
 
-/// The `bochsrc` text of one run.
-pub fn bochsrc(config: &RunConfig, files: &BochsFiles) -> Result<String, BootError> {
+/// The `bochsrc` text of one run whose image is `disk_cylinders` cylinders long.
+pub fn bochsrc(
+    config: &RunConfig,
+    files: &BochsFiles,
+    disk_cylinders: u64,
+) -> Result<String, BootError> {
     let mut rc = String::new();
     let mut line = |text: String| {
         rc.push_str(&text);
@@ -102,7 +119,8 @@ pub fn bochsrc(config: &RunConfig, files: &BochsFiles) -> Result<String, BootErr
     line("clock: sync=none, time0=local".into());
     line("ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14".into());
     line(format!(
-        "ata0-master: type=disk, path={}, mode=flat",
+        "ata0-master: type=disk, path={}, mode=flat, cylinders={disk_cylinders}, \
+         heads={DISK_HEADS}, spt={DISK_SECTORS_PER_TRACK}",
         rc_path(&files.image)?
     ));
     line("boot: disk".into());
@@ -118,6 +136,9 @@ pub fn bochsrc(config: &RunConfig, files: &BochsFiles) -> Result<String, BootErr
     }
     line("magic_break: enabled=1".into());
     line("port_e9_hack: enabled=1".into());
+    // No PC speaker and silent sound drivers: the defaults open the host's ALSA device.
+    line("speaker: enabled=0".into());
+    line("sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy".into());
     line("display_library: term".into());
     // The term display panics on the Cirrus 24 bpp mode; that must not end the run.
     line("panic: action=fatal, term=report".into());
@@ -159,15 +180,22 @@ pub fn prepare(
         .metadata()
         .map_err(|error| BootError::io("reading the image size", error))?
         .len();
+    let padded = padded_image_len(len);
     image
-        .set_len(padded_image_len(len))
+        .set_len(padded)
         .map_err(|error| BootError::io("padding the image to whole cylinders", error))?;
     drop(image);
 
-    fs::write(dir.join(CONFIG_NAME), bochsrc(config, files)?)
+    let cylinders = padded / CYLINDER_BYTES;
+    fs::write(dir.join(CONFIG_NAME), bochsrc(config, files, cylinders)?)
         .map_err(|error| BootError::io("writing bochsrc", error))?;
     fs::write(dir.join(SCRIPT_NAME), DEBUGGER_SCRIPT)
         .map_err(|error| BootError::io("writing the debugger script", error))?;
+    // Bochs creates COM2's file only on its first byte; make it exist (empty) from the start,
+    // as under QEMU.
+    if let Some(com2) = &files.com2 {
+        File::create(com2).map_err(|error| BootError::io("creating the COM2 file", error))?;
+    }
     let screen = File::create(dir.join(SCREEN_NAME))
         .map_err(|error| BootError::io("creating the screen log", error))?;
 
@@ -180,22 +208,28 @@ pub fn prepare(
     Ok((command, SerialSource::File(files.com1.clone())))
 }
 
-/// The informative end of Bochs' log (noise lines skipped).
-pub fn log_tail(files: &BochsFiles) -> String {
+/// Whether a Bochs output line is worth showing.
+fn is_informative(line: &str) -> bool {
+    !line.trim().is_empty() && !LOG_NOISE.iter().any(|noise| line.contains(noise))
+}
+
+/// Bochs' diagnostics for the report: its informative stderr lines, then the informative end of
+/// its log file.
+pub fn diagnostics(stderr: &str, files: &BochsFiles) -> String {
+    let mut report = String::new();
+    for line in stderr.lines().filter(|line| is_informative(line)) {
+        let _ = writeln!(report, "{line}");
+    }
     let Ok(bytes) = fs::read(&files.log) else {
-        return String::new();
+        return report;
     };
     let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|line| !LOG_NOISE.iter().any(|noise| line.contains(noise)))
-        .collect();
+    let lines: Vec<&str> = text.lines().filter(|line| is_informative(line)).collect();
     let skip = lines.len().saturating_sub(LOG_TAIL_LINES);
-    let mut tail = String::new();
     for line in &lines[skip..] {
-        let _ = writeln!(tail, "{line}");
+        let _ = writeln!(report, "{line}");
     }
-    tail
+    report
 }
 
 #[cfg(test)]
@@ -211,7 +245,7 @@ mod tests {
     fn bochsrc_sets_vmx_cpu_and_no_reset_on_triple_fault() {
         let mut config = RunConfig::new(Emulator::Bochs);
         config.cpus = 2;
-        let rc = bochsrc(&config, &files()).expect("valid paths");
+        let rc = bochsrc(&config, &files(), 20).expect("valid paths");
         assert!(rc.contains(
             "\ncpu: model=corei7_skylake_x, count=2, ips=100000000, reset_on_triple_fault=0\n"
         ));
@@ -220,7 +254,7 @@ mod tests {
 
     #[test]
     fn bochsrc_uses_cirrus_vga_bios() {
-        let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files()).expect("valid paths");
+        let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files(), 20).expect("valid paths");
         assert!(rc.contains("\nvgaromimage: file=/usr/share/vgabios/vgabios.cirrus.bin\n"));
         assert!(rc.contains("\npci: enabled=1, chipset=i440fx, slot1=cirrus\n"));
         assert!(rc.contains("\nvga: extension=cirrus\n"));
@@ -229,10 +263,11 @@ mod tests {
 
     #[test]
     fn bochsrc_points_disk_com1_and_log_into_run_dir() {
-        let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files()).expect("valid paths");
-        assert!(
-            rc.contains("\nata0-master: type=disk, path=/tmp/hv-bochs-x/disk.img, mode=flat\n")
-        );
+        let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files(), 20).expect("valid paths");
+        assert!(rc.contains(
+            "\nata0-master: type=disk, path=/tmp/hv-bochs-x/disk.img, mode=flat, cylinders=20, \
+             heads=16, spt=63\n"
+        ));
         assert!(rc.contains("\ncom1: enabled=1, mode=file, dev=/tmp/hv-bochs-x/com1.txt\n"));
         assert!(rc.contains("\nlog: /tmp/hv-bochs-x/bochs.log\n"));
         assert!(!rc.contains("com2:"));
@@ -240,9 +275,11 @@ mod tests {
 
     #[test]
     fn bochsrc_enables_magic_break_e9_and_term_display() {
-        let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files()).expect("valid paths");
+        let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files(), 20).expect("valid paths");
         assert!(rc.contains("\nmagic_break: enabled=1\n"));
         assert!(rc.contains("\nport_e9_hack: enabled=1\n"));
+        assert!(rc.contains("\nspeaker: enabled=0\n"));
+        assert!(rc.contains("\nsound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy\n"));
         assert!(rc.contains("\ndisplay_library: term\n"));
         assert!(rc.contains("\npanic: action=fatal, term=report\n"));
     }
@@ -251,21 +288,21 @@ mod tests {
     fn bochsrc_memory_follows_config() {
         let mut config = RunConfig::new(Emulator::Bochs);
         config.memory_mib = 1024;
-        let rc = bochsrc(&config, &files()).expect("valid paths");
+        let rc = bochsrc(&config, &files(), 20).expect("valid paths");
         assert!(rc.contains("\nmegs: 1024\n"));
     }
 
     #[test]
     fn bochsrc_adds_com2_when_asked() {
         let files = BochsFiles::in_dir(Path::new("/tmp/d"), Some(PathBuf::from("/tmp/c2.txt")));
-        let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files).expect("valid paths");
+        let rc = bochsrc(&RunConfig::new(Emulator::Bochs), &files, 20).expect("valid paths");
         assert!(rc.contains("\ncom2: enabled=1, mode=file, dev=/tmp/c2.txt\n"));
     }
 
     #[test]
     fn bochsrc_rejects_paths_it_cannot_express() {
         let files = BochsFiles::in_dir(Path::new("/tmp/d"), Some(PathBuf::from("/tmp/a b")));
-        let result = bochsrc(&RunConfig::new(Emulator::Bochs), &files);
+        let result = bochsrc(&RunConfig::new(Emulator::Bochs), &files, 20);
         assert!(matches!(result, Err(BootError::Unsupported(_))));
     }
 
@@ -276,6 +313,22 @@ mod tests {
         assert_eq!(
             args,
             ["-q", "-f", "/d/bochsrc", "-rc", "/d/debugger.rc"].map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn diagnostics_skip_plugin_and_msr_noise() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let files = BochsFiles::in_dir(dir.path(), None);
+        fs::write(
+            &files.log,
+            "00001e[CPU0  ] RDMSR: Unknown register 0x1234\n00002p[CPU0  ] >>PANIC<< triple\n",
+        )
+        .expect("write log");
+        let stderr = "00000i[PLUGIN] loaded plugin libbx_serial.so\nBochs is exiting\n";
+        assert_eq!(
+            diagnostics(stderr, &files),
+            "Bochs is exiting\n00002p[CPU0  ] >>PANIC<< triple\n"
         );
     }
 

@@ -120,9 +120,77 @@ impl RunConfig {
         self
     }
 
+    /// Sets the number of virtual CPUs (builder style).
+    pub fn with_cpus(mut self, cpus: u32) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
+    /// Sets the guest memory in MiB (builder style).
+    pub fn with_memory_mib(mut self, memory_mib: u32) -> Self {
+        self.memory_mib = memory_mib;
+        self
+    }
+
+    /// Sets where COM2's output goes (builder style).
+    pub fn with_com2_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.com2_file = Some(path.into());
+        self
+    }
+
+    /// Sets whether COM1 is copied to stdout while the guest runs (builder style).
+    pub fn with_stream(mut self, stream: bool) -> Self {
+        self.stream = stream;
+        self
+    }
+
     /// Sets the timeout (builder style).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_config_has_documented_defaults() {
+        let config = RunConfig::new(Emulator::Bochs);
+        assert_eq!(config.firmware, Firmware::Bios);
+        assert_eq!(config.memory_mib, 256);
+        assert_eq!(config.cpus, 1);
+        assert_eq!(config.timeout, Duration::from_secs(60));
+        assert_eq!(config.cmdline, "");
+        assert_eq!(config.com2_file, None);
+        assert!(!config.stream);
+        assert_eq!(config.kernel, PathBuf::from(KERNEL_PATH));
+    }
+
+    #[test]
+    fn builders_set_their_field() {
+        let config = RunConfig::new(Emulator::Qemu)
+            .with_cmdline("test=heap")
+            .with_firmware(Firmware::Uefi)
+            .with_cpus(4)
+            .with_memory_mib(1024)
+            .with_com2_file("/tmp/com2")
+            .with_stream(true)
+            .with_timeout(Duration::from_secs(5));
+        assert_eq!(config.cmdline, "test=heap");
+        assert_eq!(config.firmware, Firmware::Uefi);
+        assert_eq!(config.cpus, 4);
+        assert_eq!(config.memory_mib, 1024);
+        assert_eq!(config.com2_file, Some(PathBuf::from("/tmp/com2")));
+        assert!(config.stream);
+        assert_eq!(config.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn names_match_the_command_line() {
+        assert_eq!(Emulator::QemuKvm.to_string(), "qemu-kvm");
+        assert_eq!(Emulator::Bochs.to_string(), "bochs");
+        assert_eq!(Firmware::Uefi.to_string(), "UEFI");
     }
 }

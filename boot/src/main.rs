@@ -160,6 +160,17 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
             outcome.verdict,
             outcome.duration.as_secs_f64()
         );
+    } else if config.stream {
+        // COM1 is already on the terminal: add only the verdict and the emulator's view.
+        eprintln!(
+            "boot: {} run: {} after {:.2} s",
+            outcome.emulator,
+            outcome.verdict,
+            outcome.duration.as_secs_f64()
+        );
+        if !outcome.emulator_log.trim().is_empty() {
+            eprint!("--- emulator diagnostics ---\n{}", outcome.emulator_log);
+        }
     } else {
         eprint!("boot: {}", outcome.failure_report());
     }

@@ -12,7 +12,7 @@ use crate::exit::{EmulatorEnd, Verdict, judge};
 use crate::host::ensure_tools;
 use crate::image::build_image;
 use crate::qemu::qemu_command;
-use crate::supervise::supervise;
+use crate::supervise::{Limits, supervise};
 
 /// Most virtual CPUs a run may ask for.
 pub const MAX_CPUS: u32 = 64;
@@ -124,12 +124,18 @@ pub fn run_cancellable(config: &RunConfig, cancel: &AtomicBool) -> Result<RunOut
         Emulator::Qemu | Emulator::QemuKvm => qemu_command(config, &bochs_files.image),
         Emulator::Bochs => bochs::prepare(config, dir.path(), &bochs_files)?,
     };
-    let supervised = supervise(command, source, config.timeout, config.stream, cancel)?;
+    let supervised = supervise(
+        command,
+        source,
+        Limits::with_timeout(config.timeout),
+        config.stream,
+        cancel,
+    )?;
     let status = supervised.serial.exit_status();
-    let mut emulator_log = supervised.stderr;
-    if config.emulator == Emulator::Bochs {
-        emulator_log.push_str(&bochs::log_tail(&bochs_files));
-    }
+    let emulator_log = match config.emulator {
+        Emulator::Bochs => bochs::diagnostics(&supervised.stderr, &bochs_files),
+        Emulator::Qemu | Emulator::QemuKvm => supervised.stderr,
+    };
     let exit_code = match supervised.end {
         EmulatorEnd::Exited { code } => code,
         EmulatorEnd::TimedOut | EmulatorEnd::KilledAfterExitLine => None,

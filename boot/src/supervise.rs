@@ -22,6 +22,25 @@ use crate::serial::SerialLog;
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// How long the emulator may keep running after the exit line before it is killed.
 pub const EXIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Time limits of a supervised run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The child is killed when it runs longer than this.
+    pub timeout: Duration,
+    /// The child is killed when it runs this long after the exit line.
+    pub exit_grace: Duration,
+}
+
+impl Limits {
+    /// `timeout` with the standard [`EXIT_GRACE`].
+    pub const fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            exit_grace: EXIT_GRACE,
+        }
+    }
+}
 /// Size of one read from the serial source.
 const READ_CHUNK: usize = 4096;
 /// At most this many bytes of the emulator's stderr are kept.
@@ -147,7 +166,7 @@ enum Reader {
 pub fn supervise(
     mut command: Command,
     source: SerialSource,
-    timeout: Duration,
+    limits: Limits,
     stream: bool,
     cancel: &AtomicBool,
 ) -> Result<Supervised, BootError> {
@@ -215,6 +234,9 @@ pub fn supervise(
             .map_err(|error| BootError::io("polling the emulator", error))?
         {
             guard.reaped = true;
+            // Anything the emulator left behind in its group (a helper still holding the
+            // serial pipe open) goes too. The group ID stays reserved while members exist.
+            let _ = kill_process_group(Pid::from_child(&guard.child), Signal::KILL);
             break EmulatorEnd::Exited {
                 code: status.code(),
             };
@@ -223,11 +245,11 @@ pub fn supervise(
             guard.kill_and_reap()?;
             return Err(BootError::Cancelled);
         }
-        if exit_line_at.is_some_and(|at| at.elapsed() >= EXIT_GRACE) {
+        if exit_line_at.is_some_and(|at| at.elapsed() >= limits.exit_grace) {
             guard.kill_and_reap()?;
             break EmulatorEnd::KilledAfterExitLine;
         }
-        if start.elapsed() >= timeout {
+        if start.elapsed() >= limits.timeout {
             guard.kill_and_reap()?;
             break if exit_line_at.is_some() {
                 EmulatorEnd::KilledAfterExitLine
@@ -297,4 +319,170 @@ fn spawn_stderr_reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<Strin
         }
         String::from_utf8_lossy(&kept).into_owned()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+
+    fn shell(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    fn limits(timeout_ms: u64, grace_ms: u64) -> Limits {
+        Limits {
+            timeout: Duration::from_millis(timeout_ms),
+            exit_grace: Duration::from_millis(grace_ms),
+        }
+    }
+
+    fn no_cancel() -> AtomicBool {
+        AtomicBool::new(false)
+    }
+
+    #[test]
+    fn stdout_serial_and_exit_code_are_collected() {
+        let run = supervise(
+            shell("printf 'boot\\r\\nHV-EXIT status=0\\n'; exit 1"),
+            SerialSource::Stdout,
+            limits(10_000, 10_000),
+            false,
+            &no_cancel(),
+        )
+        .expect("sh runs");
+        assert_eq!(run.end, EmulatorEnd::Exited { code: Some(1) });
+        assert_eq!(run.serial.exit_status(), Some(0));
+        assert_eq!(run.serial.text(), "boot\nHV-EXIT status=0\n");
+    }
+
+    #[test]
+    fn stderr_is_kept_for_diagnostics() {
+        let run = supervise(
+            shell("echo 'qemu: bad option' >&2"),
+            SerialSource::Stdout,
+            limits(10_000, 10_000),
+            false,
+            &no_cancel(),
+        )
+        .expect("sh runs");
+        assert_eq!(run.stderr, "qemu: bad option\n");
+    }
+
+    #[test]
+    fn growing_file_is_tailed_from_its_first_byte() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let com1 = dir.path().join("com1.txt");
+        let script = format!(
+            "printf '\\000one\\n' > {0}; sleep 0.2; printf 'HV-EXIT status=2\\n' >> {0}",
+            com1.display()
+        );
+        let run = supervise(
+            shell(&script),
+            SerialSource::File(com1),
+            limits(10_000, 10_000),
+            false,
+            &no_cancel(),
+        )
+        .expect("sh runs");
+        assert_eq!(run.serial.text(), "one\nHV-EXIT status=2\n");
+        assert_eq!(run.serial.exit_status(), Some(2));
+    }
+
+    #[test]
+    fn timeout_kills_the_child() {
+        let run = supervise(
+            shell("echo started; exec sleep 30"),
+            SerialSource::Stdout,
+            limits(300, 10_000),
+            false,
+            &no_cancel(),
+        )
+        .expect("sh runs");
+        assert_eq!(run.end, EmulatorEnd::TimedOut);
+        assert!(run.duration < Duration::from_secs(10));
+        assert_eq!(run.serial.tail(1), vec!["started"]);
+    }
+
+    #[test]
+    fn child_lingering_after_exit_line_is_killed_after_grace() {
+        let run = supervise(
+            shell("echo 'HV-EXIT status=5'; exec sleep 30"),
+            SerialSource::Stdout,
+            limits(20_000, 200),
+            false,
+            &no_cancel(),
+        )
+        .expect("sh runs");
+        assert_eq!(run.end, EmulatorEnd::KilledAfterExitLine);
+        assert_eq!(run.serial.exit_status(), Some(5));
+        assert!(run.duration < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_process_group() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let pid_file = dir.path().join("pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let run = supervise(
+            shell(&script),
+            SerialSource::Stdout,
+            limits(500, 10_000),
+            false,
+            &no_cancel(),
+        )
+        .expect("sh runs");
+        assert_eq!(run.end, EmulatorEnd::TimedOut);
+        let pid = fs::read_to_string(&pid_file).expect("pid written");
+        let stat = Path::new("/proc").join(pid.trim()).join("stat");
+        // Gone, or a zombie waiting for init to reap it.
+        let state = fs::read_to_string(stat).unwrap_or_default();
+        assert!(
+            state.is_empty() || state.contains(") Z "),
+            "grandchild alive: {state}"
+        );
+    }
+
+    #[test]
+    fn helper_holding_the_pipe_does_not_block_the_end() {
+        let run = supervise(
+            shell("sleep 30 & echo 'HV-EXIT status=0'; exit 1"),
+            SerialSource::Stdout,
+            limits(20_000, 10_000),
+            false,
+            &no_cancel(),
+        )
+        .expect("sh runs");
+        assert_eq!(run.end, EmulatorEnd::Exited { code: Some(1) });
+        assert!(run.duration < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn cancel_flag_kills_and_reports_cancelled() {
+        let cancel = AtomicBool::new(true);
+        let result = supervise(
+            shell("exec sleep 30"),
+            SerialSource::Stdout,
+            limits(20_000, 10_000),
+            false,
+            &cancel,
+        );
+        assert!(matches!(result, Err(BootError::Cancelled)));
+    }
+
+    #[test]
+    fn missing_program_is_a_spawn_error() {
+        let result = supervise(
+            Command::new("/nonexistent/emulator"),
+            SerialSource::Stdout,
+            limits(1_000, 1_000),
+            false,
+            &no_cancel(),
+        );
+        assert!(matches!(result, Err(BootError::Spawn { .. })));
+    }
 }

@@ -5,6 +5,10 @@
 extern crate alloc;
 
 pub mod bus;
+pub mod debug_exit;
 pub mod interface;
+pub mod pci;
+pub mod pic8259;
+pub mod pit8254;
 pub mod testing;
 pub mod uart16550;

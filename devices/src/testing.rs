@@ -512,3 +512,150 @@ impl VmServices for FakeContext {
         DeviceContext::request(self, request);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interface::Device;
+
+    /// Records each timer callback and reconnects nothing.
+    struct Ticker {
+        ticks: Vec<(TimerId, Nanos)>,
+    }
+
+    impl Device for Ticker {
+        fn name(&self) -> &str {
+            "ticker"
+        }
+        fn timer(&mut self, ctx: &mut dyn DeviceContext, id: TimerId, now: Nanos) {
+            assert_eq!(ctx.now(), now);
+            self.ticks.push((id, now));
+        }
+    }
+
+    #[test]
+    fn fake_dma_is_bounds_checked() {
+        let mut ctx = FakeContext::with_ram(16);
+        assert_eq!(DeviceContext::dma_write(&mut ctx, 12, &[1, 2, 3, 4]), Ok(()));
+        let mut buf = [0; 4];
+        assert_eq!(DeviceContext::dma_read(&mut ctx, 12, &mut buf), Ok(()));
+        assert_eq!(buf, [1, 2, 3, 4]);
+        assert_eq!(
+            DeviceContext::dma_read(&mut ctx, 13, &mut buf),
+            Err(DmaError::OutOfRange { gpa: 13, len: 4 })
+        );
+        assert_eq!(
+            DeviceContext::dma_write(&mut ctx, u64::MAX, &[0]),
+            Err(DmaError::OutOfRange { gpa: u64::MAX, len: 1 })
+        );
+    }
+
+    #[test]
+    fn fake_irq_log_records_levels_edges_and_msis_and_is_capped() {
+        let mut ctx = FakeContext::new();
+        DeviceContext::pulse_irq(&mut ctx, IrqLine(3)).unwrap();
+        DeviceContext::set_irq(&mut ctx, IrqLine(3), true).unwrap();
+        assert_eq!(ctx.irq_rising_edges(IrqLine(3)), 2);
+        assert!(ctx.irq_level(IrqLine(3)));
+        let msi = MsiMessage { address: 0xFEE0_1000, data: 0x30 };
+        DeviceContext::signal_msi(&mut ctx, msi).unwrap();
+        assert_eq!(ctx.msis(), [msi]);
+        let bad = MsiMessage { address: 0x1000, data: 0 };
+        assert_eq!(DeviceContext::signal_msi(&mut ctx, bad), Err(IrqError::BadMsi(bad)));
+        assert_eq!(
+            DeviceContext::set_irq(&mut ctx, IrqLine(DEFAULT_IRQ_LINES), true),
+            Err(IrqError::NoSuchLine(IrqLine(DEFAULT_IRQ_LINES)))
+        );
+        for _ in 0..EVENT_LOG_CAP {
+            DeviceContext::set_irq(&mut ctx, IrqLine(1), false).unwrap();
+        }
+        assert_eq!(ctx.irq_events().len(), EVENT_LOG_CAP);
+        assert_eq!(ctx.dropped_events(), 4);
+        assert_eq!(ctx.take_irq_events().len(), EVENT_LOG_CAP);
+        assert!(ctx.irq_events().is_empty());
+    }
+
+    #[test]
+    fn fake_fire_due_calls_each_period_in_time_order() {
+        let mut ctx = FakeContext::new();
+        ctx.set_now(100);
+        let fast = DeviceContext::connect_timer(&mut ctx, 10).unwrap();
+        let slow = DeviceContext::connect_timer(&mut ctx, 25).unwrap();
+        let mut device = Ticker { ticks: Vec::new() };
+        assert_eq!(ctx.fire_due(&mut device, 150), 7);
+        assert_eq!(
+            device.ticks,
+            [
+                (fast, 110),
+                (fast, 120),
+                (slow, 125),
+                (fast, 130),
+                (fast, 140),
+                (fast, 150),
+                (slow, 150),
+            ]
+        );
+        assert_eq!(DeviceContext::now(&ctx), 150);
+        DeviceContext::disconnect_timer(&mut ctx, slow).unwrap();
+        assert_eq!(DeviceContext::disconnect_timer(&mut ctx, slow), Err(TimerError::Unknown(slow)));
+        assert_eq!(ctx.timer_period(fast), Some(10));
+        // A late tick: one call, clock at `at`, rescheduled past it.
+        device.ticks.clear();
+        assert_eq!(ctx.fire_late(&mut device, 1_005), 1);
+        assert_eq!(device.ticks, [(fast, 1_005)]);
+        assert_eq!(ctx.timers()[&fast].next_due, 1_010);
+        assert_eq!(DeviceContext::connect_timer(&mut ctx, 0), Err(TimerError::BadPeriod(0)));
+    }
+
+    #[test]
+    fn fake_allocation_ledger_counts_and_refuses_foreign_frees() {
+        let mut ctx = FakeContext::new();
+        ctx.alloc_quota = 100;
+        let a = DeviceContext::alloc(&mut ctx, 60).unwrap();
+        assert_eq!(a.bytes.len(), 60);
+        assert_eq!(
+            DeviceContext::alloc(&mut ctx, 41).map(|_| ()),
+            Err(AllocError::OutOfMemory { requested: 41 })
+        );
+        assert_eq!((ctx.outstanding_allocations(), ctx.outstanding_bytes()), (1, 60));
+        let forged = DeviceMemory { id: a.id, bytes: vec![0; 5].into_boxed_slice() };
+        assert_eq!(DeviceContext::free(&mut ctx, forged), Err(AllocError::Foreign));
+        assert_eq!(DeviceContext::free(&mut ctx, a), Ok(()));
+        assert_eq!((ctx.outstanding_allocations(), ctx.outstanding_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn fake_critical_sections_track_entered_state() {
+        let mut ctx = FakeContext::new();
+        let cs = DeviceContext::create_critical_section(&mut ctx).unwrap();
+        assert_eq!(DeviceContext::exit_critical_section(&mut ctx, cs), Err(CriticalSectionError::NotEntered(cs)));
+        DeviceContext::enter_critical_section(&mut ctx, cs).unwrap();
+        assert!(ctx.is_entered(cs));
+        assert_eq!(
+            DeviceContext::enter_critical_section(&mut ctx, cs),
+            Err(CriticalSectionError::AlreadyEntered(cs))
+        );
+        assert_eq!(
+            DeviceContext::remove_critical_section(&mut ctx, cs),
+            Err(CriticalSectionError::NotEntered(cs))
+        );
+        DeviceContext::exit_critical_section(&mut ctx, cs).unwrap();
+        DeviceContext::remove_critical_section(&mut ctx, cs).unwrap();
+        assert_eq!(DeviceContext::enter_critical_section(&mut ctx, cs), Err(CriticalSectionError::Unknown(cs)));
+    }
+
+    #[test]
+    fn fake_records_requests_claims_and_config() {
+        let mut ctx = FakeContext::with_ram(4096);
+        DeviceContext::request(&mut ctx, VmRequest::Reset);
+        assert_eq!(ctx.take_requests(), [VmRequest::Reset]);
+        let ports = Region::Pio(crate::interface::PortRange::new(0x3F8, 8).unwrap());
+        DeviceContext::claim(&mut ctx, ports).unwrap();
+        let inside = Region::Pio(crate::interface::PortRange::single(0x3FF));
+        assert_eq!(DeviceContext::claim(&mut ctx, inside), Err(ClaimError::Overlap(ports)));
+        assert_eq!(DeviceContext::release(&mut ctx, inside), Err(ClaimError::NotClaimed(inside)));
+        DeviceContext::release(&mut ctx, ports).unwrap();
+        assert!(ctx.claims().is_empty());
+        assert_eq!(DeviceContext::vm_config(&ctx).ram_bytes, 4096);
+    }
+}

@@ -1,12 +1,14 @@
 //! Slab heap vs `linked_list_allocator::Heap` alone, on a fragmented heap.
 //!
 //! Workload (the same for both): fill the heap with `PREFILL` live objects of random sizes
-//! 8 B–2 KiB, free every other one (leaving that many holes), then time one allocation plus
-//! its free, of a random size 8 B–2 KiB, per iteration.
+//! 8 B–2 KiB and free every other one, leaving `PREFILL / 2` holes between live objects. Then
+//! each timed iteration is one allocation and one free, of random sizes 8 B–2 KiB:
+//!
+//! - `fragmented_immediate_pair`: the object just allocated is freed at once;
+//! - `fragmented_churn_pair`: a random live object is freed instead (objects live a while).
 //!
 //! Run: `cargo bench -p kernel --bench slab`; criterion prints the mean, and
-//! `target/criterion/fragmented_alloc_free_pair/{slab,linked_list}/new/estimates.json` holds
-//! the median.
+//! `target/criterion/<group>/{slab,linked_list}/new/estimates.json` holds the median.
 
 use core::alloc::Layout;
 use core::hint::black_box;
@@ -22,8 +24,10 @@ use linked_list_allocator::Heap;
 const HEAP_BYTES: usize = 64 * 1024 * 1024;
 /// Live objects allocated before half of them are freed.
 const PREFILL: usize = 20_000;
-/// Random request sizes cycled through by the timed loop (a power of two, for masking).
-const PAIR_LAYOUTS: usize = 4096;
+/// Random steps cycled through by the timed loop.
+const STEPS: usize = 4096;
+/// Criterion's measurement time per benchmark.
+const MEASUREMENT: Duration = Duration::from_secs(4);
 /// Smallest request size.
 const MIN_SIZE: usize = 8;
 /// Alignment of every request (a typical kernel object's).
@@ -33,30 +37,32 @@ const SEED: u64 = 0xF4A6_0001;
 
 /// The two operations the workload needs, for both heaps.
 trait BenchHeap {
-    fn alloc(&mut self, layout: Layout) -> NonNull<u8>;
+    fn grab(&mut self, layout: Layout) -> NonNull<u8>;
     /// # Safety
     ///
-    /// `ptr` came from `alloc` with `layout` and is freed once.
-    unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Layout);
+    /// `ptr` came from `grab` with `layout` and is freed once.
+    unsafe fn release(&mut self, ptr: NonNull<u8>, layout: Layout);
 }
 
 impl BenchHeap for SlabHeap {
-    fn alloc(&mut self, layout: Layout) -> NonNull<u8> {
-        self.allocate(layout).expect("the bench heap is large enough")
+    fn grab(&mut self, layout: Layout) -> NonNull<u8> {
+        self.allocate(layout)
+            .expect("the bench heap is large enough")
     }
 
-    unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Layout) {
+    unsafe fn release(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded contract.
         unsafe { self.deallocate(ptr, layout) }
     }
 }
 
 impl BenchHeap for Heap {
-    fn alloc(&mut self, layout: Layout) -> NonNull<u8> {
-        self.allocate_first_fit(layout).expect("the bench heap is large enough")
+    fn grab(&mut self, layout: Layout) -> NonNull<u8> {
+        self.allocate_first_fit(layout)
+            .expect("the bench heap is large enough")
     }
 
-    unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Layout) {
+    unsafe fn release(&mut self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded contract.
         unsafe { self.deallocate(ptr, layout) }
     }
@@ -75,43 +81,115 @@ fn random_layouts(rng: &mut fastrand::Rng, count: usize) -> Vec<Layout> {
         .collect()
 }
 
-/// Fills `heap` with `PREFILL` objects and frees every other one; the rest stay live.
-fn fragment(heap: &mut impl BenchHeap, rng: &mut fastrand::Rng) {
-    let live: Vec<_> = random_layouts(rng, PREFILL)
+/// Fills `heap` with `PREFILL` objects and frees every other one (each a hole between two
+/// live objects); returns the survivors.
+fn fragment(heap: &mut impl BenchHeap, rng: &mut fastrand::Rng) -> Vec<(NonNull<u8>, Layout)> {
+    let all: Vec<_> = random_layouts(rng, PREFILL)
         .into_iter()
-        .map(|layout| (heap.alloc(layout), layout))
+        .map(|layout| (heap.grab(layout), layout))
         .collect();
-    for &(ptr, layout) in live.iter().step_by(2) {
-        // SAFETY: allocated just above, freed once.
-        unsafe { heap.free(ptr, layout) };
+    let mut survivors = Vec::with_capacity(PREFILL / 2);
+    for (index, (ptr, layout)) in all.into_iter().enumerate() {
+        if index % 2 == 0 {
+            // SAFETY: allocated just above, freed once.
+            unsafe { heap.release(ptr, layout) };
+        } else {
+            survivors.push((ptr, layout));
+        }
     }
+    survivors
 }
 
-fn bench_pair(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("fragmented_alloc_free_pair");
-    group.measurement_time(Duration::from_secs(4));
-    let pairs = random_layouts(&mut fastrand::Rng::with_seed(SEED ^ 1), PAIR_LAYOUTS);
+/// One timed iteration's inputs, drawn in advance so both heaps see the same sequence.
+#[derive(Clone, Copy)]
+struct Step {
+    layout: Layout,
+    victim: usize,
+}
+
+fn steps(count: usize, live: usize) -> Vec<Step> {
+    let mut rng = fastrand::Rng::with_seed(SEED ^ 1);
+    random_layouts(&mut rng, count)
+        .into_iter()
+        .map(|layout| Step {
+            layout,
+            victim: rng.usize(..live),
+        })
+        .collect()
+}
+
+/// Allocates and at once frees the same object: first fit finds a hole near the head of the
+/// free list and the free puts it back there.
+fn immediate_pairs(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("fragmented_immediate_pair");
+    group.measurement_time(MEASUREMENT);
+    let steps = steps(STEPS, PREFILL / 2);
 
     let mut slab = SlabHeap::from_slice(memory());
     fragment(&mut slab, &mut fastrand::Rng::with_seed(SEED));
     let mut list = Heap::from_slice(memory());
     fragment(&mut list, &mut fastrand::Rng::with_seed(SEED));
 
-    group.bench_function("slab", |bencher| run_pairs(bencher, &mut slab, &pairs));
-    group.bench_function("linked_list", |bencher| run_pairs(bencher, &mut list, &pairs));
+    group.bench_function("slab", |bencher| {
+        let mut next = 0;
+        bencher.iter(|| {
+            let step = steps[next % STEPS];
+            next += 1;
+            let ptr = black_box(slab.grab(step.layout));
+            // SAFETY: allocated just above with this layout, freed once.
+            unsafe { slab.release(ptr, step.layout) };
+        });
+    });
+    group.bench_function("linked_list", |bencher| {
+        let mut next = 0;
+        bencher.iter(|| {
+            let step = steps[next % STEPS];
+            next += 1;
+            let ptr = black_box(list.grab(step.layout));
+            // SAFETY: allocated just above with this layout, freed once.
+            unsafe { list.release(ptr, step.layout) };
+        });
+    });
     group.finish();
 }
 
-fn run_pairs(bencher: &mut criterion::Bencher<'_>, heap: &mut impl BenchHeap, pairs: &[Layout]) {
+/// Allocates a new object and frees a random live one in its place (objects that live a
+/// while, as a kernel's do): the free lands anywhere in the heap.
+fn churn_pairs(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("fragmented_churn_pair");
+    group.measurement_time(MEASUREMENT);
+    let steps = steps(STEPS, PREFILL / 2);
+
+    let mut slab = SlabHeap::from_slice(memory());
+    let mut slab_live = fragment(&mut slab, &mut fastrand::Rng::with_seed(SEED));
+    let mut list = Heap::from_slice(memory());
+    let mut list_live = fragment(&mut list, &mut fastrand::Rng::with_seed(SEED));
+
+    group.bench_function("slab", |bencher| {
+        churn(bencher, &mut slab, &mut slab_live, &steps);
+    });
+    group.bench_function("linked_list", |bencher| {
+        churn(bencher, &mut list, &mut list_live, &steps);
+    });
+    group.finish();
+}
+
+fn churn(
+    bencher: &mut criterion::Bencher<'_>,
+    heap: &mut impl BenchHeap,
+    live: &mut [(NonNull<u8>, Layout)],
+    steps: &[Step],
+) {
     let mut next = 0;
     bencher.iter(|| {
-        let layout = pairs[next % PAIR_LAYOUTS];
+        let step = steps[next % STEPS];
         next += 1;
-        let ptr = black_box(heap.alloc(layout));
-        // SAFETY: allocated just above with this layout, freed once.
-        unsafe { heap.free(ptr, layout) };
+        let ptr = black_box(heap.grab(step.layout));
+        let (old, old_layout) = core::mem::replace(&mut live[step.victim], (ptr, step.layout));
+        // SAFETY: `old` is live (it was in `live`, which now holds the new object instead).
+        unsafe { heap.release(old, old_layout) };
     });
 }
 
-criterion_group!(benches, bench_pair);
+criterion_group!(benches, immediate_pairs, churn_pairs);
 criterion_main!(benches);

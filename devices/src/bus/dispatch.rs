@@ -34,7 +34,8 @@ pub(crate) const fn valid_size(len: usize) -> bool {
 pub enum Access {
     /// This device handled it.
     Device(DeviceId),
-    /// The bus's own PCI configuration mechanism handled it.
+    /// The bus's own PCI configuration mechanism handled it (the address latch or the reset
+    /// control register; a configuration data access reports the function's outcome).
     Bus,
     /// The owner is not powered on: all-ones / dropped.
     PoweredOff(DeviceId),
@@ -94,7 +95,7 @@ pub(crate) trait Space {
     fn span(addr: Self::Addr, len: usize) -> Option<Self::Range>;
     fn access(device: &mut dyn Device, ctx: &mut dyn DeviceContext, addr: Self::Addr, data: Data<'_>);
     /// An access to one of the bus's own claims.
-    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, addr: Self::Addr, data: Data<'_>);
+    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, addr: Self::Addr, data: Data<'_>) -> Access;
 }
 
 pub(crate) struct Pio;
@@ -118,7 +119,7 @@ impl Space for Pio {
             Data::Write(b) => device.pio_write(ctx, port, b),
         }
     }
-    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, port: u16, data: Data<'_>) {
+    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, port: u16, data: Data<'_>) -> Access {
         match owner {
             Owner::ConfigIo => bus.config_io(services, port, data),
             Owner::Device(_) | Owner::Ecam => bus.count_unclaimed(data),
@@ -144,7 +145,7 @@ impl Space for Mmio {
             Data::Write(b) => device.mmio_write(ctx, addr, b),
         }
     }
-    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, addr: Gpa, data: Data<'_>) {
+    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, addr: Gpa, data: Data<'_>) -> Access {
         match owner {
             Owner::Ecam => bus.ecam(services, addr, data),
             Owner::Device(_) | Owner::ConfigIo => bus.count_unclaimed(data),
@@ -225,10 +226,7 @@ impl Bus {
                     Data::Write(b) => device.pci_config_write(ctx, offset, b),
                 }
             }),
-            Some(Owner::ConfigIo | Owner::Ecam) | None => {
-                self.count_unclaimed(data);
-                Access::Unclaimed
-            }
+            Some(Owner::ConfigIo | Owner::Ecam) | None => self.count_unclaimed(data),
         }
     }
 
@@ -246,10 +244,7 @@ impl Bus {
             (Some((range, owner)), Some(whole)) if whole.last() <= range.last() => {
                 self.deliver::<S>(services, owner, addr, data)
             }
-            (None, Some(whole)) if map.conflict(&whole).is_none() => {
-                self.count_unclaimed(data);
-                Access::Unclaimed
-            }
+            (None, Some(whole)) if map.conflict(&whole).is_none() => self.count_unclaimed(data),
             _ => self.split::<S>(services, addr, data),
         }
     }
@@ -264,7 +259,9 @@ impl Bus {
                         Some(at) => {
                             self.route::<S>(services, at, Data::Read(&mut one));
                         }
-                        None => self.count_unclaimed(Data::Read(&mut one)),
+                        None => {
+                            self.count_unclaimed(Data::Read(&mut one));
+                        }
                     }
                     *byte = one[0];
                 }
@@ -276,7 +273,9 @@ impl Bus {
                         Some(at) => {
                             self.route::<S>(services, at, Data::Write(&one));
                         }
-                        None => self.count_unclaimed(Data::Write(&one)),
+                        None => {
+                            self.count_unclaimed(Data::Write(&one));
+                        }
                     }
                 }
             }
@@ -290,10 +289,7 @@ impl Bus {
             Owner::Device(slot) => {
                 self.to_device(services, slot, data, |device, ctx, data| S::access(device, ctx, addr, data))
             }
-            Owner::ConfigIo | Owner::Ecam => {
-                S::builtin(self, services, owner, addr, data);
-                Access::Bus
-            }
+            Owner::ConfigIo | Owner::Ecam => S::builtin(self, services, owner, addr, data),
         }
     }
 
@@ -307,12 +303,10 @@ impl Bus {
         f: impl FnOnce(&mut dyn Device, &mut dyn DeviceContext, Data<'_>),
     ) -> Access {
         let Some(entry) = self.slots.get(slot as usize) else {
-            self.count_unclaimed(data);
-            return Access::Unclaimed;
+            return self.count_unclaimed(data);
         };
         let Some(occupant) = entry.occupant.as_ref() else {
-            self.count_unclaimed(data);
-            return Access::Unclaimed;
+            return self.count_unclaimed(data);
         };
         let id = DeviceId { slot, generation: entry.generation };
         if occupant.state != DeviceState::PoweredOn {
@@ -324,7 +318,8 @@ impl Bus {
         Access::Device(id)
     }
 
-    pub(crate) fn count_unclaimed(&mut self, mut data: Data<'_>) {
+    /// Floats an access nothing answers, counts it, and says so.
+    pub(crate) fn count_unclaimed(&mut self, mut data: Data<'_>) -> Access {
         match data {
             Data::Read(_) => {
                 self.counters.unclaimed_reads = self.counters.unclaimed_reads.saturating_add(1);
@@ -334,5 +329,6 @@ impl Bus {
             }
         }
         data.float();
+        Access::Unclaimed
     }
 }

@@ -18,7 +18,7 @@
 //! with a mask, so no value selects anything but a valid bus/device/function and a register in
 //! 0..4096; a config access crossing the end of the function's space reads all-ones.
 
-use crate::bus::dispatch::Data;
+use crate::bus::dispatch::{Access, Data};
 use crate::bus::claims::Owner;
 use crate::bus::{Bus, BusError, VmServices};
 use crate::interface::{Bdf, Gpa, MmioRange, PortRange, Region, VmRequest};
@@ -111,7 +111,7 @@ impl Bus {
     }
 
     /// An access to ports 0xCF8–0xCFF (wholly inside one of the two dword registers).
-    pub(crate) fn config_io(&mut self, services: &mut dyn VmServices, port: u16, mut data: Data<'_>) {
+    pub(crate) fn config_io(&mut self, services: &mut dyn VmServices, port: u16, mut data: Data<'_>) -> Access {
         let dword = core::mem::size_of::<u32>();
         if port >= CONFIG_DATA_PORT {
             let address = self.pci.config_address;
@@ -120,50 +120,52 @@ impl Bus {
                 address >> CONFIG_ADDRESS_DEVICE_SHIFT,
                 address >> CONFIG_ADDRESS_FUNCTION_SHIFT,
             );
-            match bdf {
+            return match bdf {
                 Some(bdf) if address & CONFIG_ADDRESS_ENABLE != 0 => {
                     let register = (address & CONFIG_ADDRESS_REGISTER_MASK) as u16;
                     let offset = register + (port - CONFIG_DATA_PORT);
-                    self.config_access(services, bdf, offset, data);
+                    self.config_access(services, bdf, offset, data)
                 }
                 _ => self.count_unclaimed(data),
-            }
-            return;
+            };
         }
         match &mut data {
             Data::Write(bytes) if port == CONFIG_ADDRESS_PORT && bytes.len() == dword => {
                 let mut value = [0; 4];
                 value.copy_from_slice(bytes);
                 self.pci.config_address = u32::from_le_bytes(value) & CONFIG_ADDRESS_WRITABLE;
+                Access::Bus
             }
             Data::Read(bytes) if port == CONFIG_ADDRESS_PORT && bytes.len() == dword => {
                 bytes.copy_from_slice(&self.pci.config_address.to_le_bytes());
+                Access::Bus
             }
             Data::Write([value]) if port == RESET_CONTROL_PORT => {
                 self.pci.reset_control = *value & RESET_CONTROL_SYSTEM_RESET;
                 if *value & RESET_CONTROL_RESET_CPU != 0 {
                     services.request(VmRequest::Reset);
                 }
+                Access::Bus
             }
-            Data::Read([value]) if port == RESET_CONTROL_PORT => *value = self.pci.reset_control,
+            Data::Read([value]) if port == RESET_CONTROL_PORT => {
+                *value = self.pci.reset_control;
+                Access::Bus
+            }
             _ => self.count_unclaimed(data),
         }
     }
 
     /// An access inside the ECAM window (wholly inside it).
-    pub(crate) fn ecam(&mut self, services: &mut dyn VmServices, addr: Gpa, data: Data<'_>) {
+    pub(crate) fn ecam(&mut self, services: &mut dyn VmServices, addr: Gpa, data: Data<'_>) -> Access {
         let Some(window) = self.pci.ecam else {
-            self.count_unclaimed(data);
-            return;
+            return self.count_unclaimed(data);
         };
         let offset = addr.wrapping_sub(window.first());
         let field = |shift: u32| u32::try_from((offset >> shift) & u64::from(BYTE_MASK)).unwrap_or(0);
         let bdf = bdf_from(field(ECAM_BUS_SHIFT), field(ECAM_DEVICE_SHIFT), field(ECAM_FUNCTION_SHIFT));
         let register = u16::try_from(offset & ECAM_REGISTER_MASK);
         match (bdf, register) {
-            (Some(bdf), Ok(register)) => {
-                self.config_access(services, bdf, register, data);
-            }
+            (Some(bdf), Ok(register)) => self.config_access(services, bdf, register, data),
             _ => self.count_unclaimed(data),
         }
     }

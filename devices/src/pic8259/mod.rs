@@ -106,14 +106,15 @@ impl PicPair {
         }
     }
 
-    /// The port ranges the pair decodes.
-    pub fn port_ranges() -> [PortRange; 3] {
-        [
-            PortRange { ..PortRange::single(MASTER_COMMAND).union_next() },
-            PortRange { ..PortRange::single(SLAVE_COMMAND).union_next() },
-            PortRange { ..PortRange::single(ELCR_MASTER).union_next() },
-        ]
-    }
+    /// The ports the pair decodes, one claim each.
+    pub const PORTS: [PortRange; 6] = [
+        PortRange::single(MASTER_COMMAND),
+        PortRange::single(MASTER_DATA),
+        PortRange::single(SLAVE_COMMAND),
+        PortRange::single(SLAVE_DATA),
+        PortRange::single(ELCR_MASTER),
+        PortRange::single(ELCR_SLAVE),
+    ];
 
     /// Drives ISA interrupt line `line` (0–15) to `level`.
     pub fn set_irq(&mut self, line: u8, level: bool) -> Result<(), PicError> {
@@ -239,9 +240,9 @@ impl Device for PicPair {
         "pic8259"
     }
 
-    /// Claims 0x20–0x21, 0xA0–0xA1 and 0x4D0–0x4D1.
+    /// Claims ports 0x20, 0x21, 0xA0, 0xA1, 0x4D0 and 0x4D1.
     fn install(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        for range in Self::port_ranges() {
+        for range in Self::PORTS {
             match ctx.claim(Region::Pio(range)) {
                 Ok(()) | Err(ClaimError::Unsupported) => {}
                 Err(error) => return Err(error.into()),
@@ -256,7 +257,7 @@ impl Device for PicPair {
     }
 
     fn remove(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        for range in Self::port_ranges() {
+        for range in Self::PORTS {
             match ctx.release(Region::Pio(range)) {
                 Ok(()) | Err(ClaimError::Unsupported) => {}
                 Err(error) => return Err(error.into()),

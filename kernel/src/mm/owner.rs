@@ -178,7 +178,9 @@ impl<'h, A: BackingAllocator> OwnerTable<'h, A> {
     /// What `owner` holds now.
     pub fn usage(&self, owner: OwnerId) -> Result<Usage, OwnerError> {
         let index = self.slot(owner)?;
-        Ok(self.owners[index].map(|slot| slot.usage).unwrap_or_default())
+        Ok(self.owners[index]
+            .map(|slot| slot.usage)
+            .unwrap_or_default())
     }
 
     /// Owners registered now.
@@ -207,9 +209,12 @@ impl<'h, A: BackingAllocator> OwnerTable<'h, A> {
         if self.live == MAX_ALLOCATIONS {
             return Err(OwnerError::LedgerFull);
         }
-        let ptr = self.heap.allocate(layout).map_err(|_| OwnerError::OutOfMemory {
-            requested: layout.size(),
-        })?;
+        let ptr = self
+            .heap
+            .allocate(layout)
+            .map_err(|_| OwnerError::OutOfMemory {
+                requested: layout.size(),
+            })?;
         self.records[self.live] = Record { ptr, layout, owner };
         self.live += 1;
         self.charge(index, layout.size());

@@ -55,7 +55,11 @@ const HEADER_SIZE: usize = size_of::<ChunkHeader>();
 /// Bytes in a chunk of class `class` (a power of two, also its alignment).
 const fn chunk_bytes(class: usize) -> usize {
     let wanted = CLASS_SIZES[class] * MIN_OBJECTS_PER_CHUNK;
-    if wanted > PAGE_SIZE { wanted } else { PAGE_SIZE }
+    if wanted > PAGE_SIZE {
+        wanted
+    } else {
+        PAGE_SIZE
+    }
 }
 
 /// Offset of the first object in a chunk of class `class`: the header rounded up to the class
@@ -185,7 +189,9 @@ unsafe impl Send for SlabHeap {}
 
 impl fmt::Debug for SlabHeap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlabHeap").field("stats", &self.stats()).finish()
+        f.debug_struct("SlabHeap")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -304,11 +310,7 @@ impl SlabHeap {
     }
 
     /// Takes one object of `class`, growing the class by a chunk if it has none free.
-    fn allocate_object(
-        &mut self,
-        class: usize,
-        layout: Layout,
-    ) -> Result<NonNull<u8>, AllocError> {
+    fn allocate_object(&mut self, class: usize, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         let chunk = match self.classes[class].partial {
             Some(chunk) => chunk,
             None => self.grow(class).ok_or(AllocError { layout })?,
@@ -356,7 +358,10 @@ impl SlabHeap {
         // SAFETY: the object came from this class (deallocate's contract), so the chunk-aligned
         // address below it is the live chunk that holds it; `&mut self` makes access exclusive.
         let header = unsafe { &mut *chunk.as_ptr() };
-        debug_assert_eq!(header.class, class, "object {object:p} freed with another layout");
+        debug_assert_eq!(
+            header.class, class,
+            "object {object:p} freed with another layout"
+        );
         let was_full = header.in_use == objects_per_chunk(class);
         let free = object.cast::<FreeObject>();
         // SAFETY: the object is at least 8 bytes, aligned to its class size (≥ 8), and no
@@ -506,7 +511,8 @@ impl LockedSlabHeap {
 // under `GlobalAlloc`'s contract (same pointer, same layout), which is `deallocate`'s.
 unsafe impl GlobalAlloc for LockedSlabHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.allocate(layout).map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.allocate(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -350,17 +350,18 @@ impl fmt::Display for VmxCapabilities {
 mod tests {
     use super::*;
 
-    /// Values in the shape Bochs' corei7_skylake_x reports (revision, true controls, EPT).
+    /// The values Bochs 2.7 (`corei7_skylake_x`) reports, as printed by the kernel there.
     fn skylake_like() -> RawVmxMsrs {
+        let ept_bits = [0, 6, 8, 14, 16, 17, 20, 21, 25, 26, 32, 40, 41, 42];
         RawVmxMsrs {
-            basic: (1 << 55) | (6 << 50) | (1 << 54) | (0x1000 << 32) | 0x1d3b0,
+            basic: (1 << 55) | (1 << 54) | (6 << 50) | (0x1000 << 32) | 0x2b,
             pinbased: (0x7f_u64 << 32) | 0x16,
-            procbased: (0xfff9_fffe_u64 << 32) | 0x0401_e172,
-            exit: (0x01ff_ffff_u64 << 32) | 0x0003_6dff,
-            entry: (0x0000_ffff_u64 << 32) | 0x0000_11ff,
-            misc: 0x0000_0000_0040_01e5,
-            procbased2: 0x0057_79ff_u64 << 32,
-            ept_vpid: 0x0000_0f01_0673_41,
+            procbased: (0xf7f9_fffe_u64 << 32) | 0x0400_6172,
+            exit: (0x007f_ffff_u64 << 32) | 0x0003_6dfb,
+            entry: (0x0000_ffff_u64 << 32) | 0x0000_11fb,
+            misc: 0x0000_0000_0000_01e0,
+            procbased2: 0x0217_7fff_u64 << 32,
+            ept_vpid: ept_bits.iter().fold(0, |bits, bit| bits | (1u64 << bit)),
             cr0_fixed0: 0x8000_0021,
             cr0_fixed1: 0xffff_ffff,
             cr4_fixed0: 0x2000,
@@ -371,12 +372,12 @@ mod tests {
     #[test]
     fn basic_fields_decode() {
         let caps = VmxCapabilities::decode(&skylake_like());
-        assert_eq!(caps.revision_id, 0x1d3b0);
+        assert_eq!(caps.revision_id, 0x2b);
         assert_eq!(caps.region_size, 4096);
         assert_eq!(caps.vmcs_memory_type, MEMORY_TYPE_WRITE_BACK);
         assert!(caps.true_controls);
         assert!(caps.ins_outs_info);
-        assert_eq!(caps.preemption_timer_shift, 5);
+        assert_eq!(caps.preemption_timer_shift, 0);
         assert!(caps.stores_lma_on_exit);
         assert!(caps.hlt_activity_state);
     }

@@ -1,7 +1,12 @@
 //! Intel VT-x: capability discovery and VMX operation (Intel SDM Vol. 3C, chapters 24–25 and
 //! appendix A "VMX capability reporting facility").
 pub mod caps;
+pub mod ept;
+pub mod exit_reason;
+pub mod fields;
+pub mod instruction_error;
 pub mod msr;
+pub mod vmcs;
 pub mod vmxon;
 
 use caps::VmxCapabilities;

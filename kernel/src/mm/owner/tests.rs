@@ -35,8 +35,20 @@ fn allocation_is_charged_to_its_owner_only() {
     owners.alloc_for(DISK, bytes(100)).unwrap();
     owners.alloc_for(DISK, bytes(3000)).unwrap();
     owners.alloc_for(NIC, bytes(7)).unwrap();
-    assert_eq!(owners.usage(DISK), Ok(Usage { bytes: 3100, allocations: 2 }));
-    assert_eq!(owners.usage(NIC), Ok(Usage { bytes: 7, allocations: 1 }));
+    assert_eq!(
+        owners.usage(DISK),
+        Ok(Usage {
+            bytes: 3100,
+            allocations: 2
+        })
+    );
+    assert_eq!(
+        owners.usage(NIC),
+        Ok(Usage {
+            bytes: 7,
+            allocations: 1
+        })
+    );
     assert_eq!(owners.live_allocations(), 3);
     assert_eq!(heap.stats().bytes_in_use, 3107);
 }
@@ -49,7 +61,13 @@ fn free_credits_the_owner_and_returns_the_memory() {
     let a = owners.alloc_for(DISK, bytes(64)).unwrap();
     let b = owners.alloc_for(DISK, bytes(5000)).unwrap();
     owners.free_for(DISK, a, bytes(64)).unwrap();
-    assert_eq!(owners.usage(DISK), Ok(Usage { bytes: 5000, allocations: 1 }));
+    assert_eq!(
+        owners.usage(DISK),
+        Ok(Usage {
+            bytes: 5000,
+            allocations: 1
+        })
+    );
     owners.free_for(DISK, b, bytes(5000)).unwrap();
     assert_eq!(owners.usage(DISK), Ok(Usage::default()));
     assert_eq!(heap.stats().bytes_in_use, 0);
@@ -81,9 +99,18 @@ fn freeing_with_the_wrong_owner_is_an_error_and_changes_nothing() {
     let block = owners.alloc_for(DISK, bytes(32)).unwrap();
     assert_eq!(
         owners.free_for(NIC, block, bytes(32)),
-        Err(OwnerError::WrongOwner { owner: NIC, holder: DISK })
+        Err(OwnerError::WrongOwner {
+            owner: NIC,
+            holder: DISK
+        })
     );
-    assert_eq!(owners.usage(DISK), Ok(Usage { bytes: 32, allocations: 1 }));
+    assert_eq!(
+        owners.usage(DISK),
+        Ok(Usage {
+            bytes: 32,
+            allocations: 1
+        })
+    );
     assert_eq!(heap.stats().bytes_in_use, 32);
     owners.free_for(DISK, block, bytes(32)).unwrap();
 }
@@ -104,7 +131,9 @@ fn double_free_and_foreign_pointers_are_not_allocated() {
     let foreign = NonNull::from(&mut local).cast::<u8>();
     assert_eq!(
         owners.free_for(DISK, foreign, bytes(8)),
-        Err(OwnerError::NotAllocated { address: foreign.addr().get() })
+        Err(OwnerError::NotAllocated {
+            address: foreign.addr().get()
+        })
     );
     assert_eq!(owners.usage(DISK), Ok(Usage::default()));
 }
@@ -117,7 +146,9 @@ fn freeing_with_another_layout_is_an_error() {
     let block = owners.alloc_for(DISK, bytes(48)).unwrap();
     assert_eq!(
         owners.free_for(DISK, block, bytes(40)),
-        Err(OwnerError::LayoutMismatch { address: block.addr().get() })
+        Err(OwnerError::LayoutMismatch {
+            address: block.addr().get()
+        })
     );
     owners.free_for(DISK, block, bytes(48)).unwrap();
 }
@@ -130,12 +161,22 @@ fn quota_bounds_what_an_owner_may_hold() {
     let first = owners.alloc_for(NIC, bytes(600)).unwrap();
     assert_eq!(
         owners.alloc_for(NIC, bytes(401)),
-        Err(OwnerError::QuotaExceeded { owner: NIC, requested: 401, available: 400 })
+        Err(OwnerError::QuotaExceeded {
+            owner: NIC,
+            requested: 401,
+            available: 400
+        })
     );
     owners.alloc_for(NIC, bytes(400)).unwrap();
     owners.free_for(NIC, first, bytes(600)).unwrap();
     owners.alloc_for(NIC, bytes(600)).unwrap();
-    assert_eq!(owners.usage(NIC), Ok(Usage { bytes: 1000, allocations: 2 }));
+    assert_eq!(
+        owners.usage(NIC),
+        Ok(Usage {
+            bytes: 1000,
+            allocations: 2
+        })
+    );
 }
 
 #[test]
@@ -145,7 +186,10 @@ fn owner_table_is_bounded() {
     for id in 0..MAX_OWNERS as u32 {
         owners.register(OwnerId(id), UNLIMITED).unwrap();
     }
-    assert_eq!(owners.register(OwnerId(999), UNLIMITED), Err(OwnerError::TableFull));
+    assert_eq!(
+        owners.register(OwnerId(999), UNLIMITED),
+        Err(OwnerError::TableFull)
+    );
     assert_eq!(
         owners.register(OwnerId(0), UNLIMITED),
         Err(OwnerError::AlreadyRegistered(OwnerId(0)))
@@ -163,7 +207,10 @@ fn ledger_is_bounded() {
     let blocks: Vec<_> = (0..MAX_ALLOCATIONS)
         .map(|_| owners.alloc_for(DISK, bytes(8)).unwrap())
         .collect();
-    assert_eq!(owners.alloc_for(DISK, bytes(8)), Err(OwnerError::LedgerFull));
+    assert_eq!(
+        owners.alloc_for(DISK, bytes(8)),
+        Err(OwnerError::LedgerFull)
+    );
     assert_eq!(heap.stats().bytes_in_use, 8 * MAX_ALLOCATIONS);
     for block in blocks {
         owners.free_for(DISK, block, bytes(8)).unwrap();
@@ -175,7 +222,10 @@ fn ledger_is_bounded() {
 fn unknown_owner_cannot_allocate_or_free() {
     let heap = heap();
     let mut owners = table(heap);
-    assert_eq!(owners.alloc_for(DISK, bytes(8)), Err(OwnerError::UnknownOwner(DISK)));
+    assert_eq!(
+        owners.alloc_for(DISK, bytes(8)),
+        Err(OwnerError::UnknownOwner(DISK))
+    );
     assert_eq!(owners.usage(DISK), Err(OwnerError::UnknownOwner(DISK)));
     assert_eq!(
         owners.free_for(DISK, NonNull::dangling(), bytes(8)),
@@ -191,7 +241,13 @@ fn owner_holding_memory_cannot_be_unregistered() {
     let block = owners.alloc_for(DISK, bytes(10)).unwrap();
     assert_eq!(
         owners.unregister(DISK),
-        Err(OwnerError::StillHolding { owner: DISK, usage: Usage { bytes: 10, allocations: 1 } })
+        Err(OwnerError::StillHolding {
+            owner: DISK,
+            usage: Usage {
+                bytes: 10,
+                allocations: 1
+            }
+        })
     );
     owners.free_for(DISK, block, bytes(10)).unwrap();
     owners.unregister(DISK).unwrap();
@@ -208,11 +264,27 @@ fn release_all_frees_what_a_removed_owner_leaked() {
         owners.alloc_for(DISK, bytes(size)).unwrap();
         owners.alloc_for(NIC, bytes(size)).unwrap();
     }
-    assert_eq!(owners.release_all(DISK), Ok(Usage { bytes: 4030, allocations: 3 }));
+    assert_eq!(
+        owners.release_all(DISK),
+        Ok(Usage {
+            bytes: 4030,
+            allocations: 3
+        })
+    );
     assert_eq!(owners.usage(DISK), Ok(Usage::default()));
-    assert_eq!(owners.usage(NIC), Ok(Usage { bytes: 4030, allocations: 3 }));
+    assert_eq!(
+        owners.usage(NIC),
+        Ok(Usage {
+            bytes: 4030,
+            allocations: 3
+        })
+    );
     assert_eq!(heap.stats().bytes_in_use, 4030);
-    assert_eq!(owners.release_all(DISK), Ok(Usage::default()), "nothing left the second time");
+    assert_eq!(
+        owners.release_all(DISK),
+        Ok(Usage::default()),
+        "nothing left the second time"
+    );
     owners.unregister(DISK).unwrap();
 }
 

@@ -23,7 +23,11 @@ fn class_serves_layouts_up_to_its_size_and_alignment() {
     assert_eq!(class_of(layout(1, 1)), Some(0));
     assert_eq!(class_of(layout(8, 8)), Some(0));
     assert_eq!(class_of(layout(9, 1)), Some(1));
-    assert_eq!(class_of(layout(4, 64)), Some(3), "alignment picks the class");
+    assert_eq!(
+        class_of(layout(4, 64)),
+        Some(3),
+        "alignment picks the class"
+    );
     assert_eq!(class_of(layout(100, 4)), Some(4));
     assert_eq!(class_of(layout(2048, 8)), Some(8));
     assert_eq!(class_of(layout(2049, 8)), None, "too large: backing heap");
@@ -35,16 +39,19 @@ fn class_serves_layouts_up_to_its_size_and_alignment() {
 
 #[test]
 fn chunk_geometry_keeps_objects_aligned_and_chunks_full() {
-    for class in 0..CLASS_COUNT {
+    for (class, &size) in CLASS_SIZES.iter().enumerate() {
         let bytes = chunk_bytes(class);
         assert!(bytes.is_power_of_two() && bytes >= PAGE_SIZE);
-        assert_eq!(first_object_offset(class) % CLASS_SIZES[class], 0);
+        assert_eq!(first_object_offset(class) % size, 0);
         assert!(first_object_offset(class) >= HEADER_SIZE);
         assert!(objects_per_chunk(class) >= MIN_OBJECTS_PER_CHUNK - 1);
     }
     assert_eq!(chunk_bytes(0), PAGE_SIZE);
     assert_eq!(chunk_bytes(8), 2048 * MIN_OBJECTS_PER_CHUNK);
-    assert_eq!(objects_per_chunk(0), (PAGE_SIZE - HEADER_SIZE.next_multiple_of(8)) / 8);
+    assert_eq!(
+        objects_per_chunk(0),
+        (PAGE_SIZE - HEADER_SIZE.next_multiple_of(8)) / 8
+    );
 }
 
 #[test]
@@ -70,7 +77,11 @@ fn freed_object_is_the_next_one_handed_out() {
     let mut heap = heap(MIB);
     let a = heap.allocate(layout(64, 8)).unwrap();
     let b = heap.allocate(layout(64, 8)).unwrap();
-    assert_eq!(b.addr().get() - a.addr().get(), 64, "bump order within a chunk");
+    assert_eq!(
+        b.addr().get() - a.addr().get(),
+        64,
+        "bump order within a chunk"
+    );
     // SAFETY: allocated above with this layout.
     unsafe { heap.deallocate(a, layout(64, 8)) };
     assert_eq!(heap.allocate(layout(64, 8)), Ok(a));
@@ -113,7 +124,10 @@ fn a_full_chunk_makes_the_class_grow_and_emptied_chunks_go_back() {
     assert_eq!(stats.classes[0].objects_in_use, 0);
     assert_eq!(stats.backing_used, CACHED_EMPTY_CHUNKS * chunk_bytes(0));
     assert_eq!(heap.shrink(), CACHED_EMPTY_CHUNKS * chunk_bytes(0));
-    assert_eq!(heap.stats(), SlabHeap::from_slice(Vec::leak(vec![MaybeUninit::uninit(); MIB])).stats());
+    assert_eq!(
+        heap.stats(),
+        SlabHeap::from_slice(Vec::leak(vec![MaybeUninit::uninit(); MIB])).stats()
+    );
 }
 
 #[test]
@@ -127,7 +141,11 @@ fn alternating_at_a_chunk_boundary_does_not_thrash_the_backing_heap() {
         let extra = heap.allocate(layout(128, 8)).unwrap();
         // SAFETY: allocated just above with this layout.
         unsafe { heap.deallocate(extra, layout(128, 8)) };
-        assert_eq!(heap.stats().classes[4].chunks, 2, "the emptied chunk stays cached");
+        assert_eq!(
+            heap.stats().classes[4].chunks,
+            2,
+            "the emptied chunk stays cached"
+        );
     }
     for object in taken {
         // SAFETY: allocated above with this layout.
@@ -219,13 +237,19 @@ fn random_layout(rng: &mut fastrand::Rng) -> Layout {
 fn check_against_model(heap: &SlabHeap, live: &BTreeMap<usize, Live>) {
     let stats = heap.stats();
     let bytes: usize = live.values().map(|l| l.layout.size()).sum();
-    let large = live.values().filter(|l| class_of(l.layout).is_none()).count();
+    let large = live
+        .values()
+        .filter(|l| class_of(l.layout).is_none())
+        .count();
     let small: usize = stats.classes.iter().map(|c| c.objects_in_use).sum();
     assert_eq!(stats.bytes_in_use, bytes);
     assert_eq!(stats.large_objects, large);
     assert_eq!(small + large, live.len());
     for (index, class) in stats.classes.iter().enumerate() {
-        assert_eq!(class.objects_in_use + class.free_objects, class.chunks * objects_per_chunk(index));
+        assert_eq!(
+            class.objects_in_use + class.free_objects,
+            class.chunks * objects_per_chunk(index)
+        );
     }
     assert_eq!(stats.backing_used + stats.backing_free, 16 * MIB);
 }
@@ -249,7 +273,10 @@ fn randomized_mixed_operations_keep_objects_disjoint_aligned_and_intact() {
             // Disjoint from the neighbours on both sides (zero-size objects take one byte).
             let end = address + request.size().max(1);
             if let Some((&before, prior)) = live.range(..=address).next_back() {
-                assert!(before + prior.layout.size().max(1) <= address, "overlaps {before:#x}");
+                assert!(
+                    before + prior.layout.size().max(1) <= address,
+                    "overlaps {before:#x}"
+                );
             }
             if let Some((&after, _)) = live.range(address..).next() {
                 assert!(end <= after, "overlaps {after:#x}");
@@ -257,14 +284,25 @@ fn randomized_mixed_operations_keep_objects_disjoint_aligned_and_intact() {
             let fill = (step % 251) as u8;
             // SAFETY: `ptr` is a fresh allocation of `request.size()` bytes.
             unsafe { ptr.as_ptr().write_bytes(fill, request.size()) };
-            live.insert(address, Live { ptr, layout: request, fill });
+            live.insert(
+                address,
+                Live {
+                    ptr,
+                    layout: request,
+                    fill,
+                },
+            );
             addresses.push(address);
         } else {
             let address = addresses.swap_remove(rng.usize(..addresses.len()));
             let entry = live.remove(&address).expect("tracked");
             // SAFETY: the allocation is live and `size` bytes long.
-            let bytes = unsafe { core::slice::from_raw_parts(entry.ptr.as_ptr(), entry.layout.size()) };
-            assert!(bytes.iter().all(|&b| b == entry.fill), "object at {address:#x} corrupted");
+            let bytes =
+                unsafe { core::slice::from_raw_parts(entry.ptr.as_ptr(), entry.layout.size()) };
+            assert!(
+                bytes.iter().all(|&b| b == entry.fill),
+                "object at {address:#x} corrupted"
+            );
             // SAFETY: allocated with this layout, freed once (removed from `live`).
             unsafe { heap.deallocate(entry.ptr, entry.layout) };
         }
@@ -280,7 +318,12 @@ fn randomized_mixed_operations_keep_objects_disjoint_aligned_and_intact() {
     let drained = heap.stats();
     assert_eq!(drained.bytes_in_use, 0);
     assert_eq!(drained.large_objects, 0);
-    assert!(drained.classes.iter().all(|c| c.objects_in_use == 0 && c.chunks <= CACHED_EMPTY_CHUNKS));
+    assert!(
+        drained
+            .classes
+            .iter()
+            .all(|c| c.objects_in_use == 0 && c.chunks <= CACHED_EMPTY_CHUNKS)
+    );
     heap.shrink();
     assert_eq!(heap.stats(), start, "every byte accounted back");
 }
