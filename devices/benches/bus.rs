@@ -59,9 +59,12 @@ fn populated() -> (Bus, FakeContext) {
 
 fn bus_dispatch(c: &mut Criterion) {
     let (mut bus, mut vm) = populated();
-    let ports: Vec<u16> = (0..DEVICES).map(|i| PORT_BASE + i * PORTS_PER_DEVICE + 3).collect();
-    let addrs: Vec<Gpa> =
-        (0..DEVICES).map(|i| MMIO_BASE + u64::from(i) * MMIO_PER_DEVICE + 0x10).collect();
+    let ports: Vec<u16> = (0..DEVICES)
+        .map(|i| PORT_BASE + i * PORTS_PER_DEVICE + 3)
+        .collect();
+    let addrs: Vec<Gpa> = (0..DEVICES)
+        .map(|i| MMIO_BASE + u64::from(i) * MMIO_PER_DEVICE + 0x10)
+        .collect();
 
     let mut next = 0usize;
     c.bench_function("bus/pio_read_hit_64_devices", |b| {
@@ -86,7 +89,10 @@ fn bus_dispatch(c: &mut Criterion) {
             black_box((access, byte))
         })
     });
-    assert!(matches!(bus.pio_read(&mut vm, ports[0], &mut [0]), Access::Device(_)));
+    assert!(matches!(
+        bus.pio_read(&mut vm, ports[0], &mut [0]),
+        Access::Device(_)
+    ));
 }
 
 criterion_group!(benches, bus_dispatch);

@@ -13,7 +13,9 @@
 //! The guest controls only the value written and when. Any value maps to a status; one write
 //! makes one request; the device keeps no state that grows.
 
-use crate::interface::{ClaimError, Device, DeviceContext, DeviceError, PortRange, Region, VmRequest};
+use crate::interface::{
+    ClaimError, Device, DeviceContext, DeviceError, PortRange, Region, VmRequest,
+};
 
 /// QEMU's and this project's usual port.
 pub const DEFAULT_PORT: u16 = 0xF4;
@@ -63,7 +65,8 @@ impl Device for DebugExit {
     }
 
     fn install(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        ctx.claim(Region::Pio(self.ports)).map_err(|e: ClaimError| e.into())
+        ctx.claim(Region::Pio(self.ports))
+            .map_err(|e: ClaimError| e.into())
     }
 
     fn pio_write(&mut self, ctx: &mut dyn DeviceContext, _port: u16, data: &[u8]) {
@@ -71,7 +74,9 @@ impl Device for DebugExit {
         for (slot, byte) in value.iter_mut().zip(data) {
             *slot = *byte;
         }
-        ctx.request(VmRequest::Shutdown { status: exit_status(u32::from_le_bytes(value)) });
+        ctx.request(VmRequest::Shutdown {
+            status: exit_status(u32::from_le_bytes(value)),
+        });
     }
 }
 
@@ -87,7 +92,9 @@ mod tests {
     fn write_to_port_f4_requests_shutdown_with_qemu_status() {
         let mut vm = FakeContext::new();
         let mut bus = Bus::default();
-        let id = bus.register(&mut vm, Box::new(DebugExit::default())).unwrap();
+        let id = bus
+            .register(&mut vm, Box::new(DebugExit::default()))
+            .unwrap();
         bus.power_on(&mut vm, id).unwrap();
         assert_eq!(bus.pio_write(&mut vm, 0xF4, &[0x10]), Access::Device(id));
         assert_eq!(vm.requests(), [VmRequest::Shutdown { status: 33 }]);
@@ -108,7 +115,9 @@ mod tests {
     fn reads_return_all_ones_without_a_request() {
         let mut vm = FakeContext::new();
         let mut bus = Bus::default();
-        let id = bus.register(&mut vm, Box::new(DebugExit::default())).unwrap();
+        let id = bus
+            .register(&mut vm, Box::new(DebugExit::default()))
+            .unwrap();
         bus.power_on(&mut vm, id).unwrap();
         let mut byte = [0];
         assert_eq!(bus.pio_read(&mut vm, 0xF4, &mut byte), Access::Device(id));
@@ -121,7 +130,9 @@ mod tests {
         let mut vm = FakeContext::new();
         let mut bus = Bus::default();
         let ports = PortRange::new(0x501, 1).unwrap();
-        let id = bus.register(&mut vm, Box::new(DebugExit::new(ports))).unwrap();
+        let id = bus
+            .register(&mut vm, Box::new(DebugExit::new(ports)))
+            .unwrap();
         bus.power_on(&mut vm, id).unwrap();
         assert_eq!(bus.pio_write(&mut vm, 0xF4, &[1]), Access::Unclaimed);
         assert_eq!(bus.pio_write(&mut vm, 0x501, &[1]), Access::Device(id));

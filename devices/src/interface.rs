@@ -183,7 +183,9 @@ pub struct PortRange {
 impl PortRange {
     /// `len` ports from `start`; refuses an empty range or one past port 0xFFFF.
     pub const fn new(start: u16, len: u16) -> Result<Self, RangeError> {
-        let Some(span) = len.checked_sub(1) else { return Err(RangeError::Empty) };
+        let Some(span) = len.checked_sub(1) else {
+            return Err(RangeError::Empty);
+        };
         match start.checked_add(span) {
             Some(last) => Ok(PortRange { first: start, last }),
             None => Err(RangeError::Overflow),
@@ -228,7 +230,9 @@ pub struct MmioRange {
 impl MmioRange {
     /// `len` bytes from `start`; refuses an empty range or one past the top of the address space.
     pub const fn new(start: Gpa, len: u64) -> Result<Self, RangeError> {
-        let Some(span) = len.checked_sub(1) else { return Err(RangeError::Empty) };
+        let Some(span) = len.checked_sub(1) else {
+            return Err(RangeError::Empty);
+        };
         match start.checked_add(span) {
             Some(last) => Ok(MmioRange { first: start, last }),
             None => Err(RangeError::Overflow),

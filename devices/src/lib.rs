@@ -10,5 +10,6 @@ pub mod interface;
 pub mod pci;
 pub mod pic8259;
 pub mod pit8254;
+pub mod rtc_cmos;
 pub mod testing;
 pub mod uart16550;

@@ -499,13 +499,19 @@ impl VmServices for FakeContext {
     fn create_critical_section(&mut self) -> Result<CriticalSectionId, CriticalSectionError> {
         DeviceContext::create_critical_section(self)
     }
-    fn enter_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError> {
+    fn enter_critical_section(
+        &mut self,
+        id: CriticalSectionId,
+    ) -> Result<(), CriticalSectionError> {
         DeviceContext::enter_critical_section(self, id)
     }
     fn exit_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError> {
         DeviceContext::exit_critical_section(self, id)
     }
-    fn remove_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError> {
+    fn remove_critical_section(
+        &mut self,
+        id: CriticalSectionId,
+    ) -> Result<(), CriticalSectionError> {
         DeviceContext::remove_critical_section(self, id)
     }
     fn request(&mut self, request: VmRequest) {
@@ -536,7 +542,10 @@ mod tests {
     #[test]
     fn fake_dma_is_bounds_checked() {
         let mut ctx = FakeContext::with_ram(16);
-        assert_eq!(DeviceContext::dma_write(&mut ctx, 12, &[1, 2, 3, 4]), Ok(()));
+        assert_eq!(
+            DeviceContext::dma_write(&mut ctx, 12, &[1, 2, 3, 4]),
+            Ok(())
+        );
         let mut buf = [0; 4];
         assert_eq!(DeviceContext::dma_read(&mut ctx, 12, &mut buf), Ok(()));
         assert_eq!(buf, [1, 2, 3, 4]);
@@ -546,7 +555,10 @@ mod tests {
         );
         assert_eq!(
             DeviceContext::dma_write(&mut ctx, u64::MAX, &[0]),
-            Err(DmaError::OutOfRange { gpa: u64::MAX, len: 1 })
+            Err(DmaError::OutOfRange {
+                gpa: u64::MAX,
+                len: 1
+            })
         );
     }
 
@@ -557,11 +569,20 @@ mod tests {
         DeviceContext::set_irq(&mut ctx, IrqLine(3), true).unwrap();
         assert_eq!(ctx.irq_rising_edges(IrqLine(3)), 2);
         assert!(ctx.irq_level(IrqLine(3)));
-        let msi = MsiMessage { address: 0xFEE0_1000, data: 0x30 };
+        let msi = MsiMessage {
+            address: 0xFEE0_1000,
+            data: 0x30,
+        };
         DeviceContext::signal_msi(&mut ctx, msi).unwrap();
         assert_eq!(ctx.msis(), [msi]);
-        let bad = MsiMessage { address: 0x1000, data: 0 };
-        assert_eq!(DeviceContext::signal_msi(&mut ctx, bad), Err(IrqError::BadMsi(bad)));
+        let bad = MsiMessage {
+            address: 0x1000,
+            data: 0,
+        };
+        assert_eq!(
+            DeviceContext::signal_msi(&mut ctx, bad),
+            Err(IrqError::BadMsi(bad))
+        );
         assert_eq!(
             DeviceContext::set_irq(&mut ctx, IrqLine(DEFAULT_IRQ_LINES), true),
             Err(IrqError::NoSuchLine(IrqLine(DEFAULT_IRQ_LINES)))
@@ -597,14 +618,20 @@ mod tests {
         );
         assert_eq!(DeviceContext::now(&ctx), 150);
         DeviceContext::disconnect_timer(&mut ctx, slow).unwrap();
-        assert_eq!(DeviceContext::disconnect_timer(&mut ctx, slow), Err(TimerError::Unknown(slow)));
+        assert_eq!(
+            DeviceContext::disconnect_timer(&mut ctx, slow),
+            Err(TimerError::Unknown(slow))
+        );
         assert_eq!(ctx.timer_period(fast), Some(10));
         // A late tick: one call, clock at `at`, rescheduled past it.
         device.ticks.clear();
         assert_eq!(ctx.fire_late(&mut device, 1_005), 1);
         assert_eq!(device.ticks, [(fast, 1_005)]);
         assert_eq!(ctx.timers()[&fast].next_due, 1_010);
-        assert_eq!(DeviceContext::connect_timer(&mut ctx, 0), Err(TimerError::BadPeriod(0)));
+        assert_eq!(
+            DeviceContext::connect_timer(&mut ctx, 0),
+            Err(TimerError::BadPeriod(0))
+        );
     }
 
     #[test]
@@ -617,18 +644,33 @@ mod tests {
             DeviceContext::alloc(&mut ctx, 41).map(|_| ()),
             Err(AllocError::OutOfMemory { requested: 41 })
         );
-        assert_eq!((ctx.outstanding_allocations(), ctx.outstanding_bytes()), (1, 60));
-        let forged = DeviceMemory { id: a.id, bytes: vec![0; 5].into_boxed_slice() };
-        assert_eq!(DeviceContext::free(&mut ctx, forged), Err(AllocError::Foreign));
+        assert_eq!(
+            (ctx.outstanding_allocations(), ctx.outstanding_bytes()),
+            (1, 60)
+        );
+        let forged = DeviceMemory {
+            id: a.id,
+            bytes: vec![0; 5].into_boxed_slice(),
+        };
+        assert_eq!(
+            DeviceContext::free(&mut ctx, forged),
+            Err(AllocError::Foreign)
+        );
         assert_eq!(DeviceContext::free(&mut ctx, a), Ok(()));
-        assert_eq!((ctx.outstanding_allocations(), ctx.outstanding_bytes()), (0, 0));
+        assert_eq!(
+            (ctx.outstanding_allocations(), ctx.outstanding_bytes()),
+            (0, 0)
+        );
     }
 
     #[test]
     fn fake_critical_sections_track_entered_state() {
         let mut ctx = FakeContext::new();
         let cs = DeviceContext::create_critical_section(&mut ctx).unwrap();
-        assert_eq!(DeviceContext::exit_critical_section(&mut ctx, cs), Err(CriticalSectionError::NotEntered(cs)));
+        assert_eq!(
+            DeviceContext::exit_critical_section(&mut ctx, cs),
+            Err(CriticalSectionError::NotEntered(cs))
+        );
         DeviceContext::enter_critical_section(&mut ctx, cs).unwrap();
         assert!(ctx.is_entered(cs));
         assert_eq!(
@@ -641,7 +683,10 @@ mod tests {
         );
         DeviceContext::exit_critical_section(&mut ctx, cs).unwrap();
         DeviceContext::remove_critical_section(&mut ctx, cs).unwrap();
-        assert_eq!(DeviceContext::enter_critical_section(&mut ctx, cs), Err(CriticalSectionError::Unknown(cs)));
+        assert_eq!(
+            DeviceContext::enter_critical_section(&mut ctx, cs),
+            Err(CriticalSectionError::Unknown(cs))
+        );
     }
 
     #[test]
@@ -652,8 +697,14 @@ mod tests {
         let ports = Region::Pio(crate::interface::PortRange::new(0x3F8, 8).unwrap());
         DeviceContext::claim(&mut ctx, ports).unwrap();
         let inside = Region::Pio(crate::interface::PortRange::single(0x3FF));
-        assert_eq!(DeviceContext::claim(&mut ctx, inside), Err(ClaimError::Overlap(ports)));
-        assert_eq!(DeviceContext::release(&mut ctx, inside), Err(ClaimError::NotClaimed(inside)));
+        assert_eq!(
+            DeviceContext::claim(&mut ctx, inside),
+            Err(ClaimError::Overlap(ports))
+        );
+        assert_eq!(
+            DeviceContext::release(&mut ctx, inside),
+            Err(ClaimError::NotClaimed(inside))
+        );
         DeviceContext::release(&mut ctx, ports).unwrap();
         assert!(ctx.claims().is_empty());
         assert_eq!(DeviceContext::vm_config(&ctx).ram_bytes, 4096);

@@ -1,124 +1,134 @@
 //! The hypervisor's entry point and init sequence. Each step logs one line; a failing step
 //! ends the run with a status the host tool reports.
-#![no_std]
-#![no_main]
+#![cfg_attr(target_os = "none", no_std, no_main)]
 
-use bootloader_api::config::Mapping;
-use bootloader_api::{BootInfo, BootloaderConfig, entry_point};
-use kernel::arch::x86_64::{gdt, idt, lapic, legacy_pic};
-use kernel::exit::{ExitStatus, exit};
-use kernel::{acpi_tables, cmdline, console, mm, selftest, vmx};
+// On the host (`cargo bench`/`clippy --all-targets` build every target) there is nothing to run.
+#[cfg(not(target_os = "none"))]
+fn main() {}
 
-const KERNEL_STACK_BYTES: u64 = 256 * 1024;
+#[cfg(target_os = "none")]
+mod hypervisor {
+    use bootloader_api::config::Mapping;
+    use bootloader_api::{BootInfo, BootloaderConfig, entry_point};
+    use kernel::arch::x86_64::{gdt, idt, lapic, legacy_pic};
+    use kernel::exit::{ExitStatus, exit};
+    use kernel::{acpi_tables, cmdline, console, mm, selftest, vmx};
 
-/// The bootloader maps all physical memory (the hypervisor reaches page tables, ACPI tables,
-/// the local APIC and guest memory through that window).
-pub static BOOTLOADER_CONFIG: BootloaderConfig = {
-    let mut config = BootloaderConfig::new_default();
-    config.mappings.physical_memory = Some(Mapping::Dynamic);
-    config.kernel_stack_size = KERNEL_STACK_BYTES;
-    config
-};
+    const KERNEL_STACK_BYTES: u64 = 256 * 1024;
 
-entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
-
-fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
-    let serial = console::serial::init();
-    if let Some(framebuffer) = boot_info.framebuffer.take() {
-        console::framebuffer::init(framebuffer);
-    }
-    let window = boot_info.physical_memory_offset.into_option().unwrap_or_else(|| {
-        kernel::println!("no physical-memory window from the bootloader");
-        exit(ExitStatus::Panic)
-    });
-    let line = command_line(boot_info, window);
-    let options = cmdline::parse(line).unwrap_or_else(|error| {
-        kernel::println!("boot command line: {error}");
-        exit(ExitStatus::BadCommandLine)
-    });
-    console::logger::init(options.log_level);
-    log::info!("microhypervisor {} starting (serial: {})", env!("CARGO_PKG_VERSION"), if serial { "COM1" } else { "none" });
-    log::info!("command line: `{}`", line.trim());
-
-    gdt::init();
-    idt::init();
-    legacy_pic::remap_and_mask();
-    log::info!("GDT, TSS (4 IST stacks) and IDT loaded; legacy PIC remapped and masked");
-
-    if let Err(error) = mm::physical::init(&boot_info.memory_regions, window) {
-        log::error!("frame allocator: {error:?}");
-        exit(ExitStatus::Panic);
-    }
-    mm::physical::with_frames(|frames| {
-        log::info!(
-            "frames: {} total, {} free ({} MiB)",
-            frames.total_frames(),
-            frames.free_frames(),
-            frames.free_frames() * 4 / 1024
-        )
-    });
-    if let Err(error) = mm::heap::init(options.heap_mib) {
-        log::error!("heap: {error:?}");
-        exit(ExitStatus::Panic);
-    }
-    log::info!("heap: {} MiB, slab classes 8..2048 B over linked_list_allocator", options.heap_mib);
-
-    let platform = match acpi_tables::read(boot_info.rsdp_addr.into_option()) {
-        Ok(platform) => {
-            acpi_tables::log_summary(&platform);
-            Some(platform)
-        }
-        Err(error) => {
-            log::warn!("ACPI: {error:?}");
-            None
-        }
+    /// The bootloader maps all physical memory (the hypervisor reaches page tables, ACPI tables,
+    /// the local APIC and guest memory through that window).
+    pub static BOOTLOADER_CONFIG: BootloaderConfig = {
+        let mut config = BootloaderConfig::new_default();
+        config.mappings.physical_memory = Some(Mapping::Dynamic);
+        config.kernel_stack_size = KERNEL_STACK_BYTES;
+        config
     };
 
-    let mode = lapic::init(window, options.prefer_x2apic).unwrap_or_else(|error| {
-        log::error!("local APIC: {error:?}");
-        exit(ExitStatus::Panic)
-    });
-    let timer_hz = lapic::calibrate(selftest::CALIBRATION_WINDOW_MICROS).unwrap_or_else(|error| {
-        log::error!("APIC timer calibration: {error:?}");
-        exit(ExitStatus::Panic)
-    });
-    log::info!("local APIC id {} in {mode:?} mode, version {:#x}", lapic::id(), lapic::version());
-    log::info!("APIC timer input {} kHz (calibrated against PIT channel 2)", timer_hz / 1000);
-    match lapic::start_periodic(options.timer_hz) {
-        Ok(count) => log::info!("APIC timer periodic at {} Hz (initial count {count})", options.timer_hz),
-        Err(error) => {
-            log::error!("APIC timer: {error:?}");
+    entry_point!(kernel_main, config = &BOOTLOADER_CONFIG);
+
+    fn kernel_main(boot_info: &'static mut BootInfo) -> ! {
+        let serial = console::serial::init();
+        if let Some(framebuffer) = boot_info.framebuffer.take() {
+            console::framebuffer::init(framebuffer);
+        }
+        let window = boot_info.physical_memory_offset.into_option().unwrap_or_else(|| {
+            kernel::println!("no physical-memory window from the bootloader");
             exit(ExitStatus::Panic)
+        });
+        let line = command_line(boot_info, window);
+        let options = cmdline::parse(line).unwrap_or_else(|error| {
+            kernel::println!("boot command line: {error}");
+            exit(ExitStatus::BadCommandLine)
+        });
+        console::logger::init(options.log_level);
+        log::info!("microhypervisor {} starting (serial: {})", env!("CARGO_PKG_VERSION"), if serial { "COM1" } else { "none" });
+        log::info!("command line: `{}`", line.trim());
+
+        gdt::init();
+        idt::init();
+        legacy_pic::remap_and_mask();
+        log::info!("GDT, TSS (4 IST stacks) and IDT loaded; legacy PIC remapped and masked");
+
+        if let Err(error) = mm::physical::init(&boot_info.memory_regions, window) {
+            log::error!("frame allocator: {error:?}");
+            exit(ExitStatus::Panic);
         }
+        mm::physical::with_frames(|frames| {
+            log::info!(
+                "frames: {} total, {} free ({} MiB)",
+                frames.total_frames(),
+                frames.free_frames(),
+                frames.free_frames() * 4 / 1024
+            )
+        });
+        if let Err(error) = mm::heap::init(options.heap_mib) {
+            log::error!("heap: {error:?}");
+            exit(ExitStatus::Panic);
+        }
+        log::info!("heap: {} MiB, slab classes 8..2048 B over linked_list_allocator", options.heap_mib);
+
+        let platform = match acpi_tables::read(boot_info.rsdp_addr.into_option()) {
+            Ok(platform) => {
+                acpi_tables::log_summary(&platform);
+                Some(platform)
+            }
+            Err(error) => {
+                log::warn!("ACPI: {error:?}");
+                None
+            }
+        };
+
+        let mode = lapic::init(window, options.prefer_x2apic).unwrap_or_else(|error| {
+            log::error!("local APIC: {error:?}");
+            exit(ExitStatus::Panic)
+        });
+        let timer_hz = lapic::calibrate(selftest::CALIBRATION_WINDOW_MICROS).unwrap_or_else(|error| {
+            log::error!("APIC timer calibration: {error:?}");
+            exit(ExitStatus::Panic)
+        });
+        log::info!("local APIC id {} in {mode:?} mode, version {:#x}", lapic::id(), lapic::version());
+        log::info!(
+            "APIC timer input {} kHz, TSC {} kHz (calibrated against PIT channel 2)",
+            timer_hz / 1000,
+            kernel::arch::x86_64::tsc::hz() / 1000
+        );
+        match lapic::start_periodic(options.timer_hz) {
+            Ok(count) => log::info!("APIC timer periodic at {} Hz (initial count {count})", options.timer_hz),
+            Err(error) => {
+                log::error!("APIC timer: {error:?}");
+                exit(ExitStatus::Panic)
+            }
+        }
+        x86_64::instructions::interrupts::enable();
+
+        kernel::arch::x86_64::cpu::log_identity();
+        let vmx = vmx::report_and_toggle();
+
+        let status = match options.test {
+            None => ExitStatus::Success,
+            Some(name) => selftest::run(name, &selftest::Context { options: &options, platform: platform.as_ref(), vmx }),
+        };
+        lapic::stop_timer();
+        log::info!("{} timer ticks, {} spurious, {} stray legacy interrupts", lapic::ticks(), idt::spurious_count(), idt::stray_legacy_count());
+        exit(status)
     }
-    x86_64::instructions::interrupts::enable();
 
-    kernel::arch::x86_64::cpu::log_identity();
-    let vmx = vmx::report_and_toggle();
+    /// The ramdisk's text, or empty when there is none or it is not UTF-8.
+    fn command_line(boot_info: &BootInfo, _window: u64) -> &'static str {
+        let Some(address) = boot_info.ramdisk_addr.into_option() else { return "" };
+        let length = boot_info.ramdisk_len as usize;
+        // SAFETY: the bootloader mapped the ramdisk at `address` for `length` bytes and never
+        // unmaps it; the hypervisor only reads it.
+        let bytes = unsafe { core::slice::from_raw_parts(address as *const u8, length) };
+        let text = core::str::from_utf8(bytes).unwrap_or("");
+        text.trim_end_matches('\0')
+    }
 
-    let status = match options.test {
-        None => ExitStatus::Success,
-        Some(name) => selftest::run(name, &selftest::Context { options: &options, platform: platform.as_ref(), vmx }),
-    };
-    lapic::stop_timer();
-    log::info!("{} timer ticks, {} spurious, {} stray legacy interrupts", lapic::ticks(), idt::spurious_count(), idt::stray_legacy_count());
-    exit(status)
-}
-
-/// The ramdisk's text, or empty when there is none or it is not UTF-8.
-fn command_line(boot_info: &BootInfo, _window: u64) -> &'static str {
-    let Some(address) = boot_info.ramdisk_addr.into_option() else { return "" };
-    let length = boot_info.ramdisk_len as usize;
-    // SAFETY: the bootloader mapped the ramdisk at `address` for `length` bytes and never
-    // unmaps it; the hypervisor only reads it.
-    let bytes = unsafe { core::slice::from_raw_parts(address as *const u8, length) };
-    let text = core::str::from_utf8(bytes).unwrap_or("");
-    text.trim_end_matches('\0')
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    use core::fmt::Write as _;
-    let _ = writeln!(console::emergency_writer(), "\n!!! hypervisor panic: {info}");
-    exit(ExitStatus::Panic)
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        use core::fmt::Write as _;
+        let _ = writeln!(console::emergency_writer(), "\n!!! hypervisor panic: {info}");
+        exit(ExitStatus::Panic)
+    }
 }

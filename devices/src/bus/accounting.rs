@@ -101,9 +101,12 @@ impl Holdings {
         self.allocations = self.allocations.saturating_add(other.allocations);
         self.bytes = self.bytes.saturating_add(other.bytes);
         self.timers = self.timers.saturating_add(other.timers);
-        self.critical_sections = self.critical_sections.saturating_add(other.critical_sections);
-        self.entered_critical_sections =
-            self.entered_critical_sections.saturating_add(other.entered_critical_sections);
+        self.critical_sections = self
+            .critical_sections
+            .saturating_add(other.critical_sections);
+        self.entered_critical_sections = self
+            .entered_critical_sections
+            .saturating_add(other.entered_critical_sections);
         self.claims = self.claims.saturating_add(other.claims);
     }
 }

@@ -111,7 +111,10 @@ impl DeviceContext for BusContext<'_> {
         Ok(id)
     }
 
-    fn enter_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError> {
+    fn enter_critical_section(
+        &mut self,
+        id: CriticalSectionId,
+    ) -> Result<(), CriticalSectionError> {
         match self.ledger.sections.get(&id) {
             None => Err(CriticalSectionError::Unknown(id)),
             Some(true) => Err(CriticalSectionError::AlreadyEntered(id)),
@@ -137,7 +140,10 @@ impl DeviceContext for BusContext<'_> {
 
     /// Removing a section the device is inside is refused with `NotEntered` (the interface's
     /// error for a section whose state does not allow the operation).
-    fn remove_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError> {
+    fn remove_critical_section(
+        &mut self,
+        id: CriticalSectionId,
+    ) -> Result<(), CriticalSectionError> {
         match self.ledger.sections.get(&id) {
             None => Err(CriticalSectionError::Unknown(id)),
             Some(true) => Err(CriticalSectionError::NotEntered(id)),

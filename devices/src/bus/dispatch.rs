@@ -13,6 +13,7 @@
 //!    space are unclaimed.
 
 use crate::bus::claims::{Owner, RangeMap, Span};
+use crate::bus::context::BusContext;
 use crate::bus::{Bus, DeviceId, DeviceState, VmServices};
 use crate::interface::{Bdf, Device, DeviceContext, Gpa, MmioRange, PortRange};
 
@@ -93,9 +94,20 @@ pub(crate) trait Space {
     fn offset(addr: Self::Addr, offset: usize) -> Option<Self::Addr>;
     /// A range covering `[addr, addr + len)`, if it fits in the space.
     fn span(addr: Self::Addr, len: usize) -> Option<Self::Range>;
-    fn access(device: &mut dyn Device, ctx: &mut dyn DeviceContext, addr: Self::Addr, data: Data<'_>);
+    fn access(
+        device: &mut dyn Device,
+        ctx: &mut dyn DeviceContext,
+        addr: Self::Addr,
+        data: Data<'_>,
+    );
     /// An access to one of the bus's own claims.
-    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, addr: Self::Addr, data: Data<'_>) -> Access;
+    fn builtin(
+        bus: &mut Bus,
+        services: &mut dyn VmServices,
+        owner: Owner,
+        addr: Self::Addr,
+        data: Data<'_>,
+    ) -> Access;
 }
 
 pub(crate) struct Pio;
@@ -119,7 +131,13 @@ impl Space for Pio {
             Data::Write(b) => device.pio_write(ctx, port, b),
         }
     }
-    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, port: u16, data: Data<'_>) -> Access {
+    fn builtin(
+        bus: &mut Bus,
+        services: &mut dyn VmServices,
+        owner: Owner,
+        port: u16,
+        data: Data<'_>,
+    ) -> Access {
         match owner {
             Owner::ConfigIo => bus.config_io(services, port, data),
             Owner::Device(_) | Owner::Ecam => bus.count_unclaimed(data),
@@ -145,7 +163,13 @@ impl Space for Mmio {
             Data::Write(b) => device.mmio_write(ctx, addr, b),
         }
     }
-    fn builtin(bus: &mut Bus, services: &mut dyn VmServices, owner: Owner, addr: Gpa, data: Data<'_>) -> Access {
+    fn builtin(
+        bus: &mut Bus,
+        services: &mut dyn VmServices,
+        owner: Owner,
+        addr: Gpa,
+        data: Data<'_>,
+    ) -> Access {
         match owner {
             Owner::Ecam => bus.ecam(services, addr, data),
             Owner::Device(_) | Owner::ConfigIo => bus.count_unclaimed(data),
@@ -156,7 +180,12 @@ impl Space for Mmio {
 impl Bus {
     /// Operation 3: the guest reads `data.len()` bytes from port `port`.
     #[inline]
-    pub fn pio_read(&mut self, services: &mut dyn VmServices, port: u16, data: &mut [u8]) -> Access {
+    pub fn pio_read(
+        &mut self,
+        services: &mut dyn VmServices,
+        port: u16,
+        data: &mut [u8],
+    ) -> Access {
         self.route::<Pio>(services, port, Data::Read(data))
     }
 
@@ -168,7 +197,12 @@ impl Bus {
 
     /// Operation 1: the guest reads `data.len()` bytes at guest-physical `addr`.
     #[inline]
-    pub fn mmio_read(&mut self, services: &mut dyn VmServices, addr: Gpa, data: &mut [u8]) -> Access {
+    pub fn mmio_read(
+        &mut self,
+        services: &mut dyn VmServices,
+        addr: Gpa,
+        data: &mut [u8],
+    ) -> Access {
         self.route::<Mmio>(services, addr, Data::Read(data))
     }
 
@@ -220,18 +254,23 @@ impl Bus {
             return Access::BadSize;
         }
         match self.claims.pci.get(&bdf) {
-            Some(&Owner::Device(slot)) => self.to_device(services, slot, data, |device, ctx, data| {
-                match data {
+            Some(&Owner::Device(slot)) => {
+                self.to_device(services, slot, data, |device, ctx, data| match data {
                     Data::Read(b) => device.pci_config_read(ctx, offset, b),
                     Data::Write(b) => device.pci_config_write(ctx, offset, b),
-                }
-            }),
+                })
+            }
             Some(Owner::ConfigIo | Owner::Ecam) | None => self.count_unclaimed(data),
         }
     }
 
     #[inline]
-    fn route<S: Space>(&mut self, services: &mut dyn VmServices, addr: S::Addr, mut data: Data<'_>) -> Access {
+    fn route<S: Space>(
+        &mut self,
+        services: &mut dyn VmServices,
+        addr: S::Addr,
+        mut data: Data<'_>,
+    ) -> Access {
         let len = data.len();
         if !valid_size(len) {
             data.float();
@@ -249,7 +288,12 @@ impl Bus {
         }
     }
 
-    fn split<S: Space>(&mut self, services: &mut dyn VmServices, addr: S::Addr, data: Data<'_>) -> Access {
+    fn split<S: Space>(
+        &mut self,
+        services: &mut dyn VmServices,
+        addr: S::Addr,
+        data: Data<'_>,
+    ) -> Access {
         self.counters.split = self.counters.split.saturating_add(1);
         match data {
             Data::Read(bytes) => {
@@ -284,11 +328,17 @@ impl Bus {
     }
 
     #[inline]
-    fn deliver<S: Space>(&mut self, services: &mut dyn VmServices, owner: Owner, addr: S::Addr, data: Data<'_>) -> Access {
+    fn deliver<S: Space>(
+        &mut self,
+        services: &mut dyn VmServices,
+        owner: Owner,
+        addr: S::Addr,
+        data: Data<'_>,
+    ) -> Access {
         match owner {
-            Owner::Device(slot) => {
-                self.to_device(services, slot, data, |device, ctx, data| S::access(device, ctx, addr, data))
-            }
+            Owner::Device(slot) => self.to_device(services, slot, data, |device, ctx, data| {
+                S::access(device, ctx, addr, data)
+            }),
             Owner::ConfigIo | Owner::Ecam => S::builtin(self, services, owner, addr, data),
         }
     }
@@ -302,19 +352,40 @@ impl Bus {
         mut data: Data<'_>,
         f: impl FnOnce(&mut dyn Device, &mut dyn DeviceContext, Data<'_>),
     ) -> Access {
-        let Some(entry) = self.slots.get(slot as usize) else {
+        let Bus {
+            slots,
+            claims,
+            timers,
+            limits,
+            next_allocation,
+            counters,
+            ..
+        } = self;
+        let Some(entry) = slots.get_mut(slot as usize) else {
             return self.count_unclaimed(data);
         };
-        let Some(occupant) = entry.occupant.as_ref() else {
+        let id = DeviceId {
+            slot,
+            generation: entry.generation,
+        };
+        let Some(occupant) = entry.occupant.as_mut() else {
             return self.count_unclaimed(data);
         };
-        let id = DeviceId { slot, generation: entry.generation };
         if occupant.state != DeviceState::PoweredOn {
             data.float();
-            self.counters.powered_off = self.counters.powered_off.saturating_add(1);
+            counters.powered_off = counters.powered_off.saturating_add(1);
             return Access::PoweredOff(id);
         }
-        self.call(services, slot, |device, ctx| f(device, ctx, data));
+        let mut ctx = BusContext {
+            services,
+            slot,
+            ledger: &mut occupant.ledger,
+            claims,
+            timers,
+            limits,
+            next_allocation,
+        };
+        f(occupant.device.as_mut(), &mut ctx, data);
         Access::Device(id)
     }
 

@@ -48,13 +48,12 @@ mod tests_context;
 #[cfg(test)]
 mod tests_routing;
 
-
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 pub use accounting::{Holdings, Limits};
-pub use dispatch::{Access, Counters};
 pub use dispatch::CONFIG_SPACE_BYTES;
+pub use dispatch::{Access, Counters};
 pub use pci_access::{
     CONFIG_ADDRESS_ENABLE, CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT, ECAM_BYTES_PER_BUS,
     ECAM_BYTES_PER_FUNCTION, ECAM_MAX_BUSES, RESET_CONTROL_PORT, RESET_CONTROL_RESET_CPU,
@@ -104,7 +103,10 @@ pub enum BusError {
     /// The id names no device on this bus (never registered, or removed).
     UnknownDevice(DeviceId),
     /// The step is not allowed from the device's state.
-    InvalidTransition { from: DeviceState, requested: Transition },
+    InvalidTransition {
+        from: DeviceState,
+        requested: Transition,
+    },
     /// A claim or release was refused.
     Claim(ClaimError),
     /// The device's own lifecycle method failed.
@@ -230,16 +232,25 @@ impl Bus {
         let index = match self.slots.iter().position(|s| s.occupant.is_none()) {
             Some(free) => free,
             None if self.slots.len() < self.limits.max_devices => {
-                self.slots.push(Slot { generation: 0, occupant: None });
+                self.slots.push(Slot {
+                    generation: 0,
+                    occupant: None,
+                });
                 self.slots.len() - 1
             }
             None => return Err(BusError::TooManyDevices),
         };
         let slot = u32::try_from(index).map_err(|_| BusError::TooManyDevices)?;
         let entry = &mut self.slots[index];
-        entry.occupant =
-            Some(Occupant { device, state: DeviceState::Installed, ledger: Ledger::default() });
-        let id = DeviceId { slot, generation: entry.generation };
+        entry.occupant = Some(Occupant {
+            device,
+            state: DeviceState::Installed,
+            ledger: Ledger::default(),
+        });
+        let id = DeviceId {
+            slot,
+            generation: entry.generation,
+        };
         match self.call(services, slot, |device, ctx| device.install(ctx)) {
             Some(Ok(())) => Ok(id),
             Some(Err(error)) => {
@@ -251,10 +262,17 @@ impl Bus {
     }
 
     /// Operation 12: powers the device on (from installed or powered off).
-    pub fn power_on(&mut self, services: &mut dyn VmServices, id: DeviceId) -> Result<(), BusError> {
+    pub fn power_on(
+        &mut self,
+        services: &mut dyn VmServices,
+        id: DeviceId,
+    ) -> Result<(), BusError> {
         let state = self.state(id)?;
         if state == DeviceState::PoweredOn {
-            return Err(BusError::InvalidTransition { from: state, requested: Transition::PowerOn });
+            return Err(BusError::InvalidTransition {
+                from: state,
+                requested: Transition::PowerOn,
+            });
         }
         match self.call(services, id.slot, |device, ctx| device.power_on(ctx)) {
             Some(Ok(())) => self.set_state(id, DeviceState::PoweredOn),
@@ -265,10 +283,17 @@ impl Bus {
 
     /// Operation 13: powers the device off (from powered on). The device is off afterwards even
     /// if its `power_off` reports an error (which is returned).
-    pub fn power_off(&mut self, services: &mut dyn VmServices, id: DeviceId) -> Result<(), BusError> {
+    pub fn power_off(
+        &mut self,
+        services: &mut dyn VmServices,
+        id: DeviceId,
+    ) -> Result<(), BusError> {
         let state = self.state(id)?;
         if state != DeviceState::PoweredOn {
-            return Err(BusError::InvalidTransition { from: state, requested: Transition::PowerOff });
+            return Err(BusError::InvalidTransition {
+                from: state,
+                requested: Transition::PowerOff,
+            });
         }
         let result = self.call(services, id.slot, |device, ctx| device.power_off(ctx));
         self.set_state(id, DeviceState::PoweredOff)?;
@@ -282,29 +307,48 @@ impl Bus {
     /// Operation 14: calls the device's `remove`, then releases everything it still holds
     /// (claims, timers, critical sections, allocation ledger entries) and takes it off the bus.
     /// Refused while the device is powered on.
-    pub fn remove(&mut self, services: &mut dyn VmServices, id: DeviceId) -> Result<Removed, BusError> {
+    pub fn remove(
+        &mut self,
+        services: &mut dyn VmServices,
+        id: DeviceId,
+    ) -> Result<Removed, BusError> {
         let state = self.state(id)?;
         if state == DeviceState::PoweredOn {
-            return Err(BusError::InvalidTransition { from: state, requested: Transition::Remove });
+            return Err(BusError::InvalidTransition {
+                from: state,
+                requested: Transition::Remove,
+            });
         }
         let result = self.call(services, id.slot, |device, ctx| device.remove(ctx));
-        let (device, leaked) = self.evict(services, id.slot).ok_or(BusError::UnknownDevice(id))?;
-        Ok(Removed { device, leaked, device_error: result.and_then(Result::err) })
+        let (device, leaked) = self
+            .evict(services, id.slot)
+            .ok_or(BusError::UnknownDevice(id))?;
+        Ok(Removed {
+            device,
+            leaked,
+            device_error: result.and_then(Result::err),
+        })
     }
 
     /// The device's lifecycle state.
     pub fn state(&self, id: DeviceId) -> Result<DeviceState, BusError> {
-        self.occupant(id).map(|o| o.state).ok_or(BusError::UnknownDevice(id))
+        self.occupant(id)
+            .map(|o| o.state)
+            .ok_or(BusError::UnknownDevice(id))
     }
 
     /// The device's name.
     pub fn name(&self, id: DeviceId) -> Result<&str, BusError> {
-        self.occupant(id).map(|o| o.device.name()).ok_or(BusError::UnknownDevice(id))
+        self.occupant(id)
+            .map(|o| o.device.name())
+            .ok_or(BusError::UnknownDevice(id))
     }
 
     /// What the device holds now.
     pub fn holdings(&self, id: DeviceId) -> Result<Holdings, BusError> {
-        self.occupant(id).map(|o| o.ledger.snapshot()).ok_or(BusError::UnknownDevice(id))
+        self.occupant(id)
+            .map(|o| o.ledger.snapshot())
+            .ok_or(BusError::UnknownDevice(id))
     }
 
     /// What all devices hold together.
@@ -318,7 +362,9 @@ impl Bus {
 
     /// The regions the device holds, in claim order.
     pub fn claims_of(&self, id: DeviceId) -> Result<&[Region], BusError> {
-        self.occupant(id).map(|o| o.ledger.claims.as_slice()).ok_or(BusError::UnknownDevice(id))
+        self.occupant(id)
+            .map(|o| o.ledger.claims.as_slice())
+            .ok_or(BusError::UnknownDevice(id))
     }
 
     // ---- claims made by the VMM on a device's behalf ----
@@ -367,13 +413,25 @@ impl Bus {
         let mut calls = 0;
         // Each timer is due at most once per run (it is rescheduled past `now`), and timers
         // connected during a callback are first due after `now`: the table's size bounds this.
-        let mut budget = self.limits.max_devices.saturating_mul(self.limits.timers_per_device);
+        let mut budget = self
+            .limits
+            .max_devices
+            .saturating_mul(self.limits.timers_per_device);
         while budget > 0 {
             budget -= 1;
-            let Some((id, slot)) = self.timers.take_due(now) else { break };
-            let powered = self.slots.get(slot as usize).and_then(|s| s.occupant.as_ref()).map(|o| o.state)
+            let Some((id, slot)) = self.timers.take_due(now) else {
+                break;
+            };
+            let powered = self
+                .slots
+                .get(slot as usize)
+                .and_then(|s| s.occupant.as_ref())
+                .map(|o| o.state)
                 == Some(DeviceState::PoweredOn);
-            if powered && self.call(services, slot, |device, ctx| device.timer(ctx, id, now)).is_some()
+            if powered
+                && self
+                    .call(services, slot, |device, ctx| device.timer(ctx, id, now))
+                    .is_some()
             {
                 calls += 1;
             }
@@ -403,7 +461,10 @@ impl Bus {
     }
 
     fn occupant_mut(&mut self, id: DeviceId) -> Result<&mut Occupant, BusError> {
-        let slot = self.slots.get_mut(id.slot as usize).ok_or(BusError::UnknownDevice(id))?;
+        let slot = self
+            .slots
+            .get_mut(id.slot as usize)
+            .ok_or(BusError::UnknownDevice(id))?;
         if slot.generation != id.generation {
             return Err(BusError::UnknownDevice(id));
         }
@@ -418,7 +479,10 @@ impl Bus {
     fn id_of(&self, slot: u32) -> Option<DeviceId> {
         let entry = self.slots.get(slot as usize)?;
         entry.occupant.as_ref()?;
-        Some(DeviceId { slot, generation: entry.generation })
+        Some(DeviceId {
+            slot,
+            generation: entry.generation,
+        })
     }
 
     /// Calls `f` on the device in `slot` with a context accounting to it. `None` if the slot is
@@ -430,7 +494,14 @@ impl Bus {
         slot: u32,
         f: impl FnOnce(&mut dyn Device, &mut dyn DeviceContext) -> R,
     ) -> Option<R> {
-        let Bus { slots, claims, timers, limits, next_allocation, .. } = self;
+        let Bus {
+            slots,
+            claims,
+            timers,
+            limits,
+            next_allocation,
+            ..
+        } = self;
         let occupant = slots.get_mut(slot as usize)?.occupant.as_mut()?;
         let mut ctx = BusContext {
             services,
@@ -446,7 +517,11 @@ impl Bus {
 
     /// Takes the device out of `slot`, releasing everything its ledger still holds. Returns the
     /// device and what was released.
-    fn evict(&mut self, services: &mut dyn VmServices, slot: u32) -> Option<(Box<dyn Device>, Holdings)> {
+    fn evict(
+        &mut self,
+        services: &mut dyn VmServices,
+        slot: u32,
+    ) -> Option<(Box<dyn Device>, Holdings)> {
         let entry = self.slots.get_mut(slot as usize)?;
         let occupant = entry.occupant.take()?;
         entry.generation = entry.generation.wrapping_add(1);

@@ -18,8 +18,8 @@
 //! with a mask, so no value selects anything but a valid bus/device/function and a register in
 //! 0..4096; a config access crossing the end of the function's space reads all-ones.
 
-use crate::bus::dispatch::{Access, Data};
 use crate::bus::claims::Owner;
+use crate::bus::dispatch::{Access, Data};
 use crate::bus::{Bus, BusError, VmServices};
 use crate::interface::{Bdf, Gpa, MmioRange, PortRange, Region, VmRequest};
 
@@ -33,10 +33,11 @@ pub const RESET_CONTROL_PORT: u16 = 0xCF9;
 const CONFIG_REGISTER_PORTS: u16 = 4;
 
 /// The CONFIG_ADDRESS dword's ports.
-const CONFIG_ADDRESS_RANGE: PortRange = match PortRange::new(CONFIG_ADDRESS_PORT, CONFIG_REGISTER_PORTS) {
-    Ok(range) => range,
-    Err(_) => panic!("CONFIG_ADDRESS fits the port space"),
-};
+const CONFIG_ADDRESS_RANGE: PortRange =
+    match PortRange::new(CONFIG_ADDRESS_PORT, CONFIG_REGISTER_PORTS) {
+        Ok(range) => range,
+        Err(_) => panic!("CONFIG_ADDRESS fits the port space"),
+    };
 /// The CONFIG_DATA dword's ports.
 const CONFIG_DATA_RANGE: PortRange = match PortRange::new(CONFIG_DATA_PORT, CONFIG_REGISTER_PORTS) {
     Ok(range) => range,
@@ -84,10 +85,16 @@ fn bdf_from(bus: u32, device: u32, function: u32) -> Option<Bdf> {
 impl Bus {
     /// Claims ports 0xCF8–0xCFB and 0xCFC–0xCFF for configuration mechanism #1.
     pub fn enable_pci_mechanism1(&mut self) -> Result<(), BusError> {
-        self.claims.insert(Region::Pio(CONFIG_ADDRESS_RANGE), Owner::ConfigIo)?;
-        if let Err(e) = self.claims.insert(Region::Pio(CONFIG_DATA_RANGE), Owner::ConfigIo) {
+        self.claims
+            .insert(Region::Pio(CONFIG_ADDRESS_RANGE), Owner::ConfigIo)?;
+        if let Err(e) = self
+            .claims
+            .insert(Region::Pio(CONFIG_DATA_RANGE), Owner::ConfigIo)
+        {
             // Leave nothing half-claimed.
-            let _ = self.claims.remove(Region::Pio(CONFIG_ADDRESS_RANGE), Owner::ConfigIo);
+            let _ = self
+                .claims
+                .remove(Region::Pio(CONFIG_ADDRESS_RANGE), Owner::ConfigIo);
             return Err(e.into());
         }
         Ok(())
@@ -95,7 +102,11 @@ impl Bus {
 
     /// Claims an ECAM window at `base` (1 MiB aligned) covering buses `0..buses`.
     pub fn enable_ecam(&mut self, base: Gpa, buses: u16) -> Result<MmioRange, BusError> {
-        if buses == 0 || buses > ECAM_MAX_BUSES || base % ECAM_BYTES_PER_BUS != 0 || self.pci.ecam.is_some() {
+        if buses == 0
+            || buses > ECAM_MAX_BUSES
+            || base % ECAM_BYTES_PER_BUS != 0
+            || self.pci.ecam.is_some()
+        {
             return Err(BusError::BadEcamWindow);
         }
         let len = u64::from(buses) * ECAM_BYTES_PER_BUS;
@@ -111,7 +122,12 @@ impl Bus {
     }
 
     /// An access to ports 0xCF8–0xCFF (wholly inside one of the two dword registers).
-    pub(crate) fn config_io(&mut self, services: &mut dyn VmServices, port: u16, mut data: Data<'_>) -> Access {
+    pub(crate) fn config_io(
+        &mut self,
+        services: &mut dyn VmServices,
+        port: u16,
+        mut data: Data<'_>,
+    ) -> Access {
         let dword = core::mem::size_of::<u32>();
         if port >= CONFIG_DATA_PORT {
             let address = self.pci.config_address;
@@ -156,13 +172,23 @@ impl Bus {
     }
 
     /// An access inside the ECAM window (wholly inside it).
-    pub(crate) fn ecam(&mut self, services: &mut dyn VmServices, addr: Gpa, data: Data<'_>) -> Access {
+    pub(crate) fn ecam(
+        &mut self,
+        services: &mut dyn VmServices,
+        addr: Gpa,
+        data: Data<'_>,
+    ) -> Access {
         let Some(window) = self.pci.ecam else {
             return self.count_unclaimed(data);
         };
         let offset = addr.wrapping_sub(window.first());
-        let field = |shift: u32| u32::try_from((offset >> shift) & u64::from(BYTE_MASK)).unwrap_or(0);
-        let bdf = bdf_from(field(ECAM_BUS_SHIFT), field(ECAM_DEVICE_SHIFT), field(ECAM_FUNCTION_SHIFT));
+        let field =
+            |shift: u32| u32::try_from((offset >> shift) & u64::from(BYTE_MASK)).unwrap_or(0);
+        let bdf = bdf_from(
+            field(ECAM_BUS_SHIFT),
+            field(ECAM_DEVICE_SHIFT),
+            field(ECAM_FUNCTION_SHIFT),
+        );
         let register = u16::try_from(offset & ECAM_REGISTER_MASK);
         match (bdf, register) {
             (Some(bdf), Ok(register)) => self.config_access(services, bdf, register, data),

@@ -31,7 +31,9 @@ pub(crate) type Log = Arc<Mutex<Vec<Call>>>;
 
 /// The pattern a probe answers reads with: `tag ^ low byte of (addr + i)`.
 pub(crate) fn pattern(tag: u8, addr: u64, len: usize) -> Vec<u8> {
-    (0..len as u64).map(|i| tag ^ (addr.wrapping_add(i) as u8)).collect()
+    (0..len as u64)
+        .map(|i| tag ^ (addr.wrapping_add(i) as u8))
+        .collect()
 }
 
 pub(crate) struct Probe {

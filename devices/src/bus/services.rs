@@ -36,7 +36,9 @@ pub trait VmServices {
     /// the global allocator fallibly (the kernel's global allocator is its slab heap).
     fn alloc_zeroed(&mut self, size: usize) -> Result<Box<[u8]>, AllocError> {
         let mut bytes: Vec<u8> = Vec::new();
-        bytes.try_reserve_exact(size).map_err(|_| AllocError::OutOfMemory { requested: size })?;
+        bytes
+            .try_reserve_exact(size)
+            .map_err(|_| AllocError::OutOfMemory { requested: size })?;
         bytes.resize(size, 0);
         Ok(bytes.into_boxed_slice())
     }
@@ -48,11 +50,15 @@ pub trait VmServices {
     /// Operation 18: create a critical section (a lock shared across VMs).
     fn create_critical_section(&mut self) -> Result<CriticalSectionId, CriticalSectionError>;
     /// Operation 19: enter it, spinning until it is free.
-    fn enter_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError>;
+    fn enter_critical_section(&mut self, id: CriticalSectionId)
+    -> Result<(), CriticalSectionError>;
     /// Operation 20: leave it.
     fn exit_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError>;
     /// Operation 21: destroy it (the bus only calls this for a section not entered).
-    fn remove_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError>;
+    fn remove_critical_section(
+        &mut self,
+        id: CriticalSectionId,
+    ) -> Result<(), CriticalSectionError>;
 
     /// Stop or reset the VM once the current access completes.
     fn request(&mut self, request: VmRequest);

@@ -35,7 +35,10 @@ fn bus_with(limits: Limits, hook: Hook) -> (Bus, FakeContext, DeviceId) {
 }
 
 fn ring(bus: &mut Bus, vm: &mut FakeContext) {
-    assert!(matches!(bus.pio_write(vm, DOORBELL, &[1]), Access::Device(_)));
+    assert!(matches!(
+        bus.pio_write(vm, DOORBELL, &[1]),
+        Access::Device(_)
+    ));
 }
 
 /// A shared slot a hook writes its results into.
@@ -62,7 +65,15 @@ fn dma_read_and_write_through_bus_context_reach_guest_ram() {
     ring(&mut bus, &mut vm);
     assert_eq!(
         seen.lock().unwrap()[0],
-        (Ok(()), [1, 2, 3, 4], Ok(()), Err(DmaError::OutOfRange { gpa: 0xFFFF, len: 2 }))
+        (
+            Ok(()),
+            [1, 2, 3, 4],
+            Ok(()),
+            Err(DmaError::OutOfRange {
+                gpa: 0xFFFF,
+                len: 2
+            })
+        )
     );
     assert_eq!(vm.ram[0x2000..0x2002], [0xDE, 0xAD]);
 }
@@ -75,21 +86,44 @@ fn set_irq_pulse_and_msi_through_bus_context_reach_the_vm() {
         Box::new(move |ctx: &mut dyn DeviceContext| {
             let level = ctx.set_irq(IrqLine(4), true);
             let pulse = ctx.pulse_irq(IrqLine(0));
-            let msi = ctx.signal_msi(MsiMessage { address: 0xFEE0_0000, data: 0x41 });
+            let msi = ctx.signal_msi(MsiMessage {
+                address: 0xFEE0_0000,
+                data: 0x41,
+            });
             let missing = ctx.set_irq(IrqLine(200), true);
             out.lock().unwrap().push((level, pulse, msi, missing));
             Ok(())
         }),
     );
     ring(&mut bus, &mut vm);
-    assert_eq!(seen.lock().unwrap()[0], (Ok(()), Ok(()), Ok(()), Err(IrqError::NoSuchLine(IrqLine(200)))));
+    assert_eq!(
+        seen.lock().unwrap()[0],
+        (
+            Ok(()),
+            Ok(()),
+            Ok(()),
+            Err(IrqError::NoSuchLine(IrqLine(200)))
+        )
+    );
     assert_eq!(
         vm.irq_events(),
         [
-            IrqEvent::Line { line: IrqLine(4), level: true },
-            IrqEvent::Line { line: IrqLine(0), level: true },
-            IrqEvent::Line { line: IrqLine(0), level: false },
-            IrqEvent::Msi(MsiMessage { address: 0xFEE0_0000, data: 0x41 }),
+            IrqEvent::Line {
+                line: IrqLine(4),
+                level: true
+            },
+            IrqEvent::Line {
+                line: IrqLine(0),
+                level: true
+            },
+            IrqEvent::Line {
+                line: IrqLine(0),
+                level: false
+            },
+            IrqEvent::Msi(MsiMessage {
+                address: 0xFEE0_0000,
+                data: 0x41
+            }),
         ]
     );
     assert!(vm.irq_level(IrqLine(4)));
@@ -98,7 +132,11 @@ fn set_irq_pulse_and_msi_through_bus_context_reach_the_vm() {
 #[test]
 fn connect_timer_through_bus_context_is_accounted_and_limited() {
     let (out, seen) = slot();
-    let limits = Limits { timers_per_device: 2, min_timer_period: 500, ..Limits::DEFAULT };
+    let limits = Limits {
+        timers_per_device: 2,
+        min_timer_period: 500,
+        ..Limits::DEFAULT
+    };
     let (mut bus, mut vm, id) = bus_with(
         limits,
         Box::new(move |ctx: &mut dyn DeviceContext| {
@@ -109,7 +147,9 @@ fn connect_timer_through_bus_context_is_accounted_and_limited() {
             let third = ctx.connect_timer(3_000);
             let gone = a.map(|a| ctx.disconnect_timer(a));
             let again = a.map(|a| ctx.disconnect_timer(a));
-            out.lock().unwrap().push((short, zero, b.is_ok(), third, gone, again));
+            out.lock()
+                .unwrap()
+                .push((short, zero, b.is_ok(), third, gone, again));
             Ok(())
         }),
     );
@@ -145,7 +185,10 @@ fn vm_config_through_bus_context_is_the_vms() {
     vm.config.vcpus = 2;
     ring(&mut bus, &mut vm);
     let config = seen.lock().unwrap()[0].clone();
-    assert_eq!((config.name.as_str(), config.ram_bytes, config.vcpus), ("test", 64 * 1024, 2));
+    assert_eq!(
+        (config.name.as_str(), config.ram_bytes, config.vcpus),
+        ("test", 64 * 1024, 2)
+    );
 }
 
 #[test]
@@ -154,7 +197,10 @@ fn alloc_and_free_through_bus_context_are_accounted_per_device() {
     let kept: Arc<Mutex<Vec<DeviceMemory>>> = Arc::default();
     let keep = kept.clone();
     let (mut bus, mut vm, id) = bus_with(
-        Limits { alloc_bytes_per_device: 256, ..Limits::DEFAULT },
+        Limits {
+            alloc_bytes_per_device: 256,
+            ..Limits::DEFAULT
+        },
         Box::new(move |ctx: &mut dyn DeviceContext| {
             let mut held = keep.lock().unwrap();
             if held.is_empty() {
@@ -166,7 +212,10 @@ fn alloc_and_free_through_bus_context_are_accounted_per_device() {
                 held.push(b);
                 out.lock().unwrap().push((zeroed, over, Ok(())));
             } else {
-                let forged = DeviceMemory { id: 999, bytes: vec![0; 100].into_boxed_slice() };
+                let forged = DeviceMemory {
+                    id: 999,
+                    bytes: vec![0; 100].into_boxed_slice(),
+                };
                 let foreign = ctx.free(forged);
                 let first = held.remove(0);
                 out.lock().unwrap().push((true, foreign, ctx.free(first)));
@@ -175,10 +224,24 @@ fn alloc_and_free_through_bus_context_are_accounted_per_device() {
         }),
     );
     ring(&mut bus, &mut vm);
-    assert_eq!(seen.lock().unwrap()[0], (true, Err(AllocError::OutOfMemory { requested: 57 }), Ok(())));
-    assert_eq!(bus.holdings(id).unwrap(), Holdings { allocations: 2, bytes: 200, claims: 1, ..Holdings::default() });
+    assert_eq!(
+        seen.lock().unwrap()[0],
+        (true, Err(AllocError::OutOfMemory { requested: 57 }), Ok(()))
+    );
+    assert_eq!(
+        bus.holdings(id).unwrap(),
+        Holdings {
+            allocations: 2,
+            bytes: 200,
+            claims: 1,
+            ..Holdings::default()
+        }
+    );
     ring(&mut bus, &mut vm);
-    assert_eq!(seen.lock().unwrap()[1], (true, Err(AllocError::Foreign), Ok(())));
+    assert_eq!(
+        seen.lock().unwrap()[1],
+        (true, Err(AllocError::Foreign), Ok(()))
+    );
     assert_eq!(bus.holdings(id).unwrap().allocations, 1);
     assert_eq!(bus.holdings(id).unwrap().bytes, 100);
 }
@@ -187,7 +250,10 @@ fn alloc_and_free_through_bus_context_are_accounted_per_device() {
 fn critical_section_create_enter_exit_remove_through_bus_context() {
     let (out, seen) = slot();
     let (mut bus, mut vm, id) = bus_with(
-        Limits { critical_sections_per_device: 1, ..Limits::DEFAULT },
+        Limits {
+            critical_sections_per_device: 1,
+            ..Limits::DEFAULT
+        },
         Box::new(move |ctx: &mut dyn DeviceContext| {
             let cs = ctx.create_critical_section()?;
             let results = vec![
@@ -249,7 +315,12 @@ fn claim_and_release_through_bus_context_route_accesses() {
     use crate::interface::ClaimError;
     assert_eq!(
         *seen.lock().unwrap(),
-        [Ok(()), Err(ClaimError::Overlap(doorbell())), Ok(()), Err(ClaimError::NotClaimed(extra))]
+        [
+            Ok(()),
+            Err(ClaimError::Overlap(doorbell())),
+            Ok(()),
+            Err(ClaimError::NotClaimed(extra))
+        ]
     );
 }
 

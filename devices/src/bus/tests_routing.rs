@@ -38,7 +38,10 @@ fn install_claims_regions_and_device_starts_installed() {
     let id = bus.register(&mut vm, Box::new(probe)).unwrap();
     assert_eq!(calls(&log), vec![Call::Install]);
     assert_eq!(bus.state(id), Ok(DeviceState::Installed));
-    assert_eq!(bus.claims_of(id).unwrap(), &[pio(0x3F8, 8), mmio(0xFED0_0000, 0x400)]);
+    assert_eq!(
+        bus.claims_of(id).unwrap(),
+        &[pio(0x3F8, 8), mmio(0xFED0_0000, 0x400)]
+    );
     assert_eq!(bus.owner_of(&pio(0x3F8, 8)), Some(id));
     assert_eq!(bus.name(id), Ok("probe"));
 }
@@ -56,9 +59,15 @@ fn overlapping_claim_is_refused_with_the_existing_region() {
     );
     // The failed device left nothing behind.
     assert_eq!(bus.device_count(), 1);
-    assert_eq!(bus.claim(a, pio(0x5F, 2)), Err(BusError::Claim(ClaimError::Overlap(pio(0x60, 1)))));
+    assert_eq!(
+        bus.claim(a, pio(0x5F, 2)),
+        Err(BusError::Claim(ClaimError::Overlap(pio(0x60, 1))))
+    );
     assert_eq!(bus.claim(a, mmio(0, 0x1000)), Ok(()));
-    assert_eq!(bus.claim(a, mmio(0xFFF, 1)), Err(BusError::Claim(ClaimError::Overlap(mmio(0, 0x1000)))));
+    assert_eq!(
+        bus.claim(a, mmio(0xFFF, 1)),
+        Err(BusError::Claim(ClaimError::Overlap(mmio(0, 0x1000))))
+    );
     // Adjacent is fine.
     assert_eq!(bus.claim(a, mmio(0x1000, 1)), Ok(()));
 }
@@ -74,7 +83,10 @@ fn pio_access_reaches_owner_with_absolute_port() {
     assert_eq!(bus.pio_read(&mut vm, 0xA1, &mut byte), Access::Device(id));
     assert_eq!(byte, [0x40 ^ 0xA1]);
     assert_eq!(bus.pio_write(&mut vm, 0x21, &[0xFB]), Access::Device(id));
-    assert_eq!(calls(&log)[2..], [Call::PioRead(0xA1, 1), Call::PioWrite(0x21, vec![0xFB])]);
+    assert_eq!(
+        calls(&log)[2..],
+        [Call::PioRead(0xA1, 1), Call::PioWrite(0x21, vec![0xFB])]
+    );
 }
 
 #[test]
@@ -85,12 +97,21 @@ fn mmio_access_reaches_owner_with_absolute_address() {
     let id = bus.register(&mut vm, Box::new(probe)).unwrap();
     bus.power_on(&mut vm, id).unwrap();
     let mut dword = [0; 4];
-    assert_eq!(bus.mmio_read(&mut vm, 0xFEC0_0010, &mut dword), Access::Device(id));
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0xFEC0_0010, &mut dword),
+        Access::Device(id)
+    );
     assert_eq!(dword, [0x10, 0x11, 0x12, 0x13]);
-    assert_eq!(bus.mmio_write(&mut vm, 0xFEC0_0FF8, &[1, 2, 3, 4, 5, 6, 7, 8]), Access::Device(id));
+    assert_eq!(
+        bus.mmio_write(&mut vm, 0xFEC0_0FF8, &[1, 2, 3, 4, 5, 6, 7, 8]),
+        Access::Device(id)
+    );
     assert_eq!(
         calls(&log)[2..],
-        [Call::MmioRead(0xFEC0_0010, 4), Call::MmioWrite(0xFEC0_0FF8, vec![1, 2, 3, 4, 5, 6, 7, 8])]
+        [
+            Call::MmioRead(0xFEC0_0010, 4),
+            Call::MmioWrite(0xFEC0_0FF8, vec![1, 2, 3, 4, 5, 6, 7, 8])
+        ]
     );
 }
 
@@ -102,7 +123,10 @@ fn unclaimed_read_returns_all_ones_and_write_is_dropped_and_counted() {
     assert_eq!(bus.pio_read(&mut vm, 0x80, &mut word), Access::Unclaimed);
     assert_eq!(word, [0xFF, 0xFF]);
     let mut qword = [0; 8];
-    assert_eq!(bus.mmio_read(&mut vm, 0xE000_0000, &mut qword), Access::Unclaimed);
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0xE000_0000, &mut qword),
+        Access::Unclaimed
+    );
     assert_eq!(qword, [0xFF; 8]);
     assert_eq!(bus.pio_write(&mut vm, 0x80, &[0x55]), Access::Unclaimed);
     assert_eq!(bus.counters().unclaimed_reads, 2);
@@ -140,7 +164,10 @@ fn access_straddling_two_owners_is_split_bytewise() {
     // 0x101 from `low`, 0x102 and 0x103 from `high`, 0x104 unclaimed.
     assert_eq!(dword, [0x10 ^ 0x01, 0x20 ^ 0x02, 0x20 ^ 0x03, 0xFF]);
     assert_eq!(calls(&low_log)[2..], [Call::PioRead(0x101, 1)]);
-    assert_eq!(calls(&high_log)[2..], [Call::PioRead(0x102, 1), Call::PioRead(0x103, 1)]);
+    assert_eq!(
+        calls(&high_log)[2..],
+        [Call::PioRead(0x102, 1), Call::PioRead(0x103, 1)]
+    );
     assert_eq!(bus.pio_write(&mut vm, 0xFF, &[9, 8]), Access::Split);
     assert_eq!(calls(&low_log)[3..], [Call::PioWrite(0x100, vec![8])]);
     assert_eq!(bus.counters().split, 2);
@@ -170,7 +197,13 @@ fn lookup_finds_each_owner_among_64_devices() {
     let mut bus = Bus::default();
     let mut ids = Vec::new();
     for i in 0..64u16 {
-        let (probe, _) = Probe::new(i as u8, &[pio(0x1000 + i * 8, 8), mmio(0x1_0000_0000 + u64::from(i) * 0x1000, 0x1000)]);
+        let (probe, _) = Probe::new(
+            i as u8,
+            &[
+                pio(0x1000 + i * 8, 8),
+                mmio(0x1_0000_0000 + u64::from(i) * 0x1000, 0x1000),
+            ],
+        );
         let id = bus.register(&mut vm, Box::new(probe)).unwrap();
         bus.power_on(&mut vm, id).unwrap();
         ids.push(id);
@@ -184,7 +217,10 @@ fn lookup_finds_each_owner_among_64_devices() {
         assert_eq!(bus.mmio_write(&mut vm, addr, &[0; 4]), Access::Device(*id));
     }
     let mut byte = [0];
-    assert_eq!(bus.pio_read(&mut vm, 0x1000 + 64 * 8, &mut byte), Access::Unclaimed);
+    assert_eq!(
+        bus.pio_read(&mut vm, 0x1000 + 64 * 8, &mut byte),
+        Access::Unclaimed
+    );
 }
 
 #[test]
@@ -196,10 +232,22 @@ fn pci_config_access_reaches_the_claimed_function_at_its_offset() {
     let id = bus.register(&mut vm, Box::new(probe)).unwrap();
     bus.power_on(&mut vm, id).unwrap();
     let mut word = [0; 2];
-    assert_eq!(bus.pci_config_read(&mut vm, bdf, 0x0E, &mut word), Access::Device(id));
+    assert_eq!(
+        bus.pci_config_read(&mut vm, bdf, 0x0E, &mut word),
+        Access::Device(id)
+    );
     assert_eq!(word, [0x0E, 0x0F]);
-    assert_eq!(bus.pci_config_write(&mut vm, bdf, 0x3C, &[0x0B]), Access::Device(id));
-    assert_eq!(calls(&log)[2..], [Call::ConfigRead(0x0E, 2), Call::ConfigWrite(0x3C, vec![0x0B])]);
+    assert_eq!(
+        bus.pci_config_write(&mut vm, bdf, 0x3C, &[0x0B]),
+        Access::Device(id)
+    );
+    assert_eq!(
+        calls(&log)[2..],
+        [
+            Call::ConfigRead(0x0E, 2),
+            Call::ConfigWrite(0x3C, vec![0x0B])
+        ]
+    );
 }
 
 #[test]
@@ -212,11 +260,20 @@ fn pci_config_unknown_function_reads_all_ones_and_end_crossing_is_refused() {
     bus.power_on(&mut vm, id).unwrap();
     let mut dword = [0; 4];
     let other = Bdf::new(0, 2, 0).unwrap();
-    assert_eq!(bus.pci_config_read(&mut vm, other, 0, &mut dword), Access::Unclaimed);
+    assert_eq!(
+        bus.pci_config_read(&mut vm, other, 0, &mut dword),
+        Access::Unclaimed
+    );
     assert_eq!(dword, [0xFF; 4]);
-    assert_eq!(bus.pci_config_read(&mut vm, bdf, 0xFFE, &mut dword), Access::BadSize);
+    assert_eq!(
+        bus.pci_config_read(&mut vm, bdf, 0xFFE, &mut dword),
+        Access::BadSize
+    );
     assert_eq!(dword, [0xFF; 4]);
-    assert_eq!(bus.pci_config_write(&mut vm, bdf, u16::MAX, &[0; 2]), Access::BadSize);
+    assert_eq!(
+        bus.pci_config_write(&mut vm, bdf, u16::MAX, &[0; 2]),
+        Access::BadSize
+    );
     assert_eq!(calls(&log), vec![Call::Install, Call::PowerOn]);
 }
 
@@ -228,13 +285,19 @@ fn power_on_makes_accesses_reach_the_device() {
     let id = bus.register(&mut vm, Box::new(probe)).unwrap();
     let mut byte = [0];
     // Installed but not powered: floats.
-    assert_eq!(bus.pio_read(&mut vm, 0x40, &mut byte), Access::PoweredOff(id));
+    assert_eq!(
+        bus.pio_read(&mut vm, 0x40, &mut byte),
+        Access::PoweredOff(id)
+    );
     assert_eq!(byte, [0xFF]);
     bus.power_on(&mut vm, id).unwrap();
     assert_eq!(bus.state(id), Ok(DeviceState::PoweredOn));
     assert_eq!(bus.pio_read(&mut vm, 0x40, &mut byte), Access::Device(id));
     assert_eq!(byte, [0x40]);
-    assert_eq!(calls(&log), vec![Call::Install, Call::PowerOn, Call::PioRead(0x40, 1)]);
+    assert_eq!(
+        calls(&log),
+        vec![Call::Install, Call::PowerOn, Call::PioRead(0x40, 1)]
+    );
 }
 
 #[test]
@@ -247,11 +310,20 @@ fn powered_off_device_reads_all_ones_and_drops_writes() {
     bus.power_off(&mut vm, id).unwrap();
     assert_eq!(bus.state(id), Ok(DeviceState::PoweredOff));
     let mut word = [0; 2];
-    assert_eq!(bus.pio_read(&mut vm, 0x42, &mut word), Access::PoweredOff(id));
+    assert_eq!(
+        bus.pio_read(&mut vm, 0x42, &mut word),
+        Access::PoweredOff(id)
+    );
     assert_eq!(word, [0xFF; 2]);
-    assert_eq!(bus.mmio_write(&mut vm, 0x2000, &[1]), Access::PoweredOff(id));
+    assert_eq!(
+        bus.mmio_write(&mut vm, 0x2000, &[1]),
+        Access::PoweredOff(id)
+    );
     assert_eq!(bus.counters().powered_off, 2);
-    assert_eq!(calls(&log), vec![Call::Install, Call::PowerOn, Call::PowerOff]);
+    assert_eq!(
+        calls(&log),
+        vec![Call::Install, Call::PowerOn, Call::PowerOff]
+    );
     // And back on.
     bus.power_on(&mut vm, id).unwrap();
     assert_eq!(bus.pio_read(&mut vm, 0x42, &mut word), Access::Device(id));
@@ -265,25 +337,40 @@ fn invalid_lifecycle_transitions_are_typed_errors() {
     let id = bus.register(&mut vm, Box::new(probe)).unwrap();
     assert_eq!(
         bus.power_off(&mut vm, id),
-        Err(BusError::InvalidTransition { from: DeviceState::Installed, requested: Transition::PowerOff })
+        Err(BusError::InvalidTransition {
+            from: DeviceState::Installed,
+            requested: Transition::PowerOff
+        })
     );
     bus.power_on(&mut vm, id).unwrap();
     assert_eq!(
         bus.power_on(&mut vm, id),
-        Err(BusError::InvalidTransition { from: DeviceState::PoweredOn, requested: Transition::PowerOn })
+        Err(BusError::InvalidTransition {
+            from: DeviceState::PoweredOn,
+            requested: Transition::PowerOn
+        })
     );
     assert_eq!(
         bus.remove(&mut vm, id).unwrap_err(),
-        BusError::InvalidTransition { from: DeviceState::PoweredOn, requested: Transition::Remove }
+        BusError::InvalidTransition {
+            from: DeviceState::PoweredOn,
+            requested: Transition::Remove
+        }
     );
     bus.power_off(&mut vm, id).unwrap();
     assert_eq!(
         bus.power_off(&mut vm, id),
-        Err(BusError::InvalidTransition { from: DeviceState::PoweredOff, requested: Transition::PowerOff })
+        Err(BusError::InvalidTransition {
+            from: DeviceState::PoweredOff,
+            requested: Transition::PowerOff
+        })
     );
     bus.remove(&mut vm, id).unwrap();
     assert_eq!(bus.power_on(&mut vm, id), Err(BusError::UnknownDevice(id)));
-    assert_eq!(bus.remove(&mut vm, id).unwrap_err(), BusError::UnknownDevice(id));
+    assert_eq!(
+        bus.remove(&mut vm, id).unwrap_err(),
+        BusError::UnknownDevice(id)
+    );
 }
 
 #[test]
@@ -291,7 +378,10 @@ fn remove_takes_device_off_the_bus_and_releases_its_claims() {
     let mut vm = FakeContext::new();
     let mut bus = Bus::default();
     let bdf = Bdf::new(0, 5, 0).unwrap();
-    let (probe, log) = Probe::new(0, &[pio(0x3F8, 8), mmio(0xA0000, 0x20000), Region::Pci(bdf)]);
+    let (probe, log) = Probe::new(
+        0,
+        &[pio(0x3F8, 8), mmio(0xA0000, 0x20000), Region::Pci(bdf)],
+    );
     let id = bus.register(&mut vm, Box::new(probe)).unwrap();
     let removed = bus.remove(&mut vm, id).unwrap();
     assert_eq!(removed.device.name(), "probe");
@@ -303,7 +393,10 @@ fn remove_takes_device_off_the_bus_and_releases_its_claims() {
     assert!(bus.total_holdings().is_empty());
     let mut byte = [0];
     assert_eq!(bus.pio_read(&mut vm, 0x3F8, &mut byte), Access::Unclaimed);
-    assert_eq!(bus.pci_config_read(&mut vm, bdf, 0, &mut byte), Access::Unclaimed);
+    assert_eq!(
+        bus.pci_config_read(&mut vm, bdf, 0, &mut byte),
+        Access::Unclaimed
+    );
     // The regions are free for a successor, which gets a fresh id.
     let (next, _) = Probe::new(0, &[pio(0x3F8, 8)]);
     let successor = bus.register(&mut vm, Box::new(next)).unwrap();
@@ -337,13 +430,19 @@ fn failed_install_releases_what_it_obtained() {
 #[test]
 fn device_count_is_capped_by_limits() {
     let mut vm = FakeContext::new();
-    let mut bus = Bus::new(Limits { max_devices: 2, ..Limits::DEFAULT });
+    let mut bus = Bus::new(Limits {
+        max_devices: 2,
+        ..Limits::DEFAULT
+    });
     for _ in 0..2 {
         let (probe, _) = Probe::new(0, &[]);
         bus.register(&mut vm, Box::new(probe)).unwrap();
     }
     let (probe, _) = Probe::new(0, &[]);
-    assert_eq!(bus.register(&mut vm, Box::new(probe)).unwrap_err(), BusError::TooManyDevices);
+    assert_eq!(
+        bus.register(&mut vm, Box::new(probe)).unwrap_err(),
+        BusError::TooManyDevices
+    );
 }
 
 #[test]
@@ -363,7 +462,13 @@ fn run_timers_calls_each_due_timer_back_once_per_period() {
     assert_eq!(bus.run_timers(&mut vm, 10_000), 1);
     assert_eq!(bus.run_timers(&mut vm, 20_500), 1);
     assert_eq!(bus.next_timer_deadline(), Some(30_000));
-    assert_eq!(calls(&log)[2..], [Call::Timer(TimerId(0), 10_000), Call::Timer(TimerId(0), 20_500)]);
+    assert_eq!(
+        calls(&log)[2..],
+        [
+            Call::Timer(TimerId(0), 10_000),
+            Call::Timer(TimerId(0), 20_500)
+        ]
+    );
 }
 
 #[test]
@@ -396,5 +501,8 @@ fn timers_of_a_powered_off_device_are_not_called() {
     bus.power_on(&mut vm, id).unwrap();
     bus.power_off(&mut vm, id).unwrap();
     assert_eq!(bus.run_timers(&mut vm, 10_000), 0);
-    assert_eq!(calls(&log), vec![Call::Install, Call::PowerOn, Call::PowerOff]);
+    assert_eq!(
+        calls(&log),
+        vec![Call::Install, Call::PowerOn, Call::PowerOff]
+    );
 }

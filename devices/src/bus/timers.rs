@@ -27,7 +27,10 @@ pub(crate) struct TimerTable {
 
 impl TimerTable {
     pub(crate) const fn new() -> Self {
-        TimerTable { timers: BTreeMap::new(), next_id: 0 }
+        TimerTable {
+            timers: BTreeMap::new(),
+            next_id: 0,
+        }
     }
 
     /// Adds a timer first due at `now + period`. `period` is non-zero (checked by the caller).
@@ -39,7 +42,14 @@ impl TimerTable {
             id = TimerId(id.0.wrapping_add(1));
         }
         self.next_id = id.0.wrapping_add(1);
-        self.timers.insert(id, Timer { owner, period, next_due: now.saturating_add(period) });
+        self.timers.insert(
+            id,
+            Timer {
+                owner,
+                period,
+                next_due: now.saturating_add(period),
+            },
+        );
         id
     }
 

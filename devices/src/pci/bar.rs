@@ -66,11 +66,21 @@ impl Bar {
     }
     /// A 32-bit memory BAR of `size` bytes (16 B – 2 GiB, a power of two).
     pub fn memory32(size: u64, prefetchable: bool) -> Result<Self, BarError> {
-        Self::new(BarKind::Memory32 { prefetchable }, size, MIN_MEMORY_SIZE, MAX_MEMORY32_SIZE)
+        Self::new(
+            BarKind::Memory32 { prefetchable },
+            size,
+            MIN_MEMORY_SIZE,
+            MAX_MEMORY32_SIZE,
+        )
     }
     /// A 64-bit memory BAR of `size` bytes (16 B – 2^63, a power of two).
     pub fn memory64(size: u64, prefetchable: bool) -> Result<Self, BarError> {
-        Self::new(BarKind::Memory64 { prefetchable }, size, MIN_MEMORY_SIZE, MAX_MEMORY64_SIZE)
+        Self::new(
+            BarKind::Memory64 { prefetchable },
+            size,
+            MIN_MEMORY_SIZE,
+            MAX_MEMORY64_SIZE,
+        )
     }
 
     /// What it maps.
@@ -133,8 +143,14 @@ fn prefetch_bit(prefetchable: bool) -> u32 {
 }
 
 /// Checks that `index` can hold `bar` given which registers are already used.
-pub(crate) fn check_slot(used: &[bool; BAR_COUNT], index: usize, bar: &Bar) -> Result<(), BarError> {
-    let end = index.checked_add(bar.registers()).ok_or(BarError::BadIndex(index))?;
+pub(crate) fn check_slot(
+    used: &[bool; BAR_COUNT],
+    index: usize,
+    bar: &Bar,
+) -> Result<(), BarError> {
+    let end = index
+        .checked_add(bar.registers())
+        .ok_or(BarError::BadIndex(index))?;
     if end > BAR_COUNT {
         return Err(BarError::BadIndex(index));
     }

@@ -143,7 +143,11 @@ impl ConfigSpace {
             self.put32(register + BAR_BYTES, 0);
             self.allow32(register + BAR_BYTES, (mask >> 32) as u32);
         }
-        let enable = if bar.is_io() { COMMAND_IO_SPACE } else { COMMAND_MEMORY_SPACE };
+        let enable = if bar.is_io() {
+            COMMAND_IO_SPACE
+        } else {
+            COMMAND_MEMORY_SPACE
+        };
         let command_writable = u16::from_le_bytes([
             self.writable[usize::from(COMMAND)],
             self.writable[usize::from(COMMAND) + 1],
@@ -176,7 +180,11 @@ impl ConfigSpace {
     /// Operation 8 for a model: reads `data.len()` bytes at `offset`.
     pub fn read(&self, offset: u16, data: &mut [u8]) {
         for (i, byte) in data.iter_mut().enumerate() {
-            *byte = self.bytes.get(usize::from(offset) + i).copied().unwrap_or(0);
+            *byte = self
+                .bytes
+                .get(usize::from(offset) + i)
+                .copied()
+                .unwrap_or(0);
         }
     }
 
@@ -186,9 +194,11 @@ impl ConfigSpace {
         let start = usize::from(offset);
         for (i, value) in data.iter().enumerate() {
             let at = start + i;
-            let (Some(byte), Some(writable), Some(clear)) =
-                (self.bytes.get_mut(at), self.writable.get(at), self.clear_on_write.get(at))
-            else {
+            let (Some(byte), Some(writable), Some(clear)) = (
+                self.bytes.get_mut(at),
+                self.writable.get(at),
+                self.clear_on_write.get(at),
+            ) else {
                 break;
             };
             *byte = ((*byte & !writable) | (value & writable)) & !(value & clear);
@@ -219,7 +229,11 @@ impl ConfigSpace {
     /// Sets or clears status bit 3 (INTx# pending), which the model drives.
     pub fn set_interrupt_status(&mut self, pending: bool) {
         let status = self.get16(STATUS);
-        let status = if pending { status | STATUS_INTERRUPT } else { status & !STATUS_INTERRUPT };
+        let status = if pending {
+            status | STATUS_INTERRUPT
+        } else {
+            status & !STATUS_INTERRUPT
+        };
         self.put16(STATUS, status);
     }
 
@@ -228,7 +242,11 @@ impl ConfigSpace {
         let bar = self.bars.get(index).copied().flatten()?;
         let register = bar_offset(index);
         let low = u64::from(self.get32(register) & !flag_bits(&bar));
-        let high = if bar.registers() == 2 { u64::from(self.get32(register + BAR_BYTES)) } else { 0 };
+        let high = if bar.registers() == 2 {
+            u64::from(self.get32(register + BAR_BYTES))
+        } else {
+            0
+        };
         Some(high << 32 | low)
     }
 
@@ -239,20 +257,28 @@ impl ConfigSpace {
 
     /// Which BAR decodes I/O port `port`, and the offset into it.
     pub fn find_io(&self, port: u16) -> Option<(usize, u64)> {
-        self.decoded.iter().enumerate().find_map(|(i, region)| match region {
-            Some(Region::Pio(range)) if range.contains(port) => {
-                Some((i, u64::from(port - range.first())))
-            }
-            _ => None,
-        })
+        self.decoded
+            .iter()
+            .enumerate()
+            .find_map(|(i, region)| match region {
+                Some(Region::Pio(range)) if range.contains(port) => {
+                    Some((i, u64::from(port - range.first())))
+                }
+                _ => None,
+            })
     }
 
     /// Which BAR decodes guest-physical `addr`, and the offset into it.
     pub fn find_memory(&self, addr: u64) -> Option<(usize, u64)> {
-        self.decoded.iter().enumerate().find_map(|(i, region)| match region {
-            Some(Region::Mmio(range)) if range.contains(addr) => Some((i, addr - range.first())),
-            _ => None,
-        })
+        self.decoded
+            .iter()
+            .enumerate()
+            .find_map(|(i, region)| match region {
+                Some(Region::Mmio(range)) if range.contains(addr) => {
+                    Some((i, addr - range.first()))
+                }
+                _ => None,
+            })
     }
 
     /// BAR claims the bus refused so far.
@@ -266,10 +292,18 @@ impl ConfigSpace {
         let command = self.command();
         let mut wanted = [None; BAR_COUNT];
         for (index, want) in wanted.iter_mut().enumerate() {
-            let Some(bar) = self.bars[index] else { continue };
-            let enable = if bar.is_io() { COMMAND_IO_SPACE } else { COMMAND_MEMORY_SPACE };
+            let Some(bar) = self.bars[index] else {
+                continue;
+            };
+            let enable = if bar.is_io() {
+                COMMAND_IO_SPACE
+            } else {
+                COMMAND_MEMORY_SPACE
+            };
             if command & enable != 0 {
-                *want = self.bar_address(index).and_then(|address| bar.region(address));
+                *want = self
+                    .bar_address(index)
+                    .and_then(|address| bar.region(address));
             }
         }
         for (index, want) in wanted.iter().enumerate() {
@@ -318,7 +352,12 @@ impl ConfigSpace {
     }
     fn get32(&self, offset: u16) -> u32 {
         let at = usize::from(offset);
-        u32::from_le_bytes([self.bytes[at], self.bytes[at + 1], self.bytes[at + 2], self.bytes[at + 3]])
+        u32::from_le_bytes([
+            self.bytes[at],
+            self.bytes[at + 1],
+            self.bytes[at + 2],
+            self.bytes[at + 3],
+        ])
     }
 }
 
@@ -330,5 +369,9 @@ fn bar_offset(index: usize) -> u16 {
 
 /// The low bits of `bar`'s register that are not address.
 fn flag_bits(bar: &Bar) -> u32 {
-    if bar.is_io() { BAR_IO_FLAG_BITS } else { BAR_MEMORY_FLAG_BITS }
+    if bar.is_io() {
+        BAR_IO_FLAG_BITS
+    } else {
+        BAR_MEMORY_FLAG_BITS
+    }
 }

@@ -3,8 +3,12 @@
 
 use alloc::boxed::Box;
 
-use crate::bus::{Access, Bus, CONFIG_ADDRESS_ENABLE, CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT, DeviceId};
-use crate::interface::{Bdf, Device, DeviceContext, DeviceError, Gpa, MmioRange, PortRange, Region, VmRequest};
+use crate::bus::{
+    Access, Bus, CONFIG_ADDRESS_ENABLE, CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT, DeviceId,
+};
+use crate::interface::{
+    Bdf, Device, DeviceContext, DeviceError, Gpa, MmioRange, PortRange, Region, VmRequest,
+};
 use crate::pci::bar::{Bar, BarError};
 use crate::pci::config_space::{ConfigSpace, Header, InterruptPin};
 use crate::pci::host_bridge::{DEVICE_I440FX, HostBridge, VENDOR_INTEL};
@@ -40,7 +44,10 @@ impl BarDevice {
             (1, Bar::memory32(0x1000, false).unwrap()),
             (2, Bar::memory64(0x10_0000, true).unwrap()),
         ];
-        BarDevice { config: ConfigSpace::new(bdf, &TEST_HEADER, &bars).unwrap(), tag }
+        BarDevice {
+            config: ConfigSpace::new(bdf, &TEST_HEADER, &bars).unwrap(),
+            tag,
+        }
     }
     fn answer(&self, hit: Option<(usize, u64)>, data: &mut [u8]) {
         match hit {
@@ -84,7 +91,9 @@ fn pci_bus() -> (Bus, FakeContext, DeviceId) {
     bus.enable_ecam(ECAM_BASE, 1).unwrap();
     let bridge = bus.register(&mut vm, Box::new(HostBridge::new())).unwrap();
     bus.power_on(&mut vm, bridge).unwrap();
-    let device = bus.register(&mut vm, Box::new(BarDevice::new(bdf(0, 3, 0), 0x50))).unwrap();
+    let device = bus
+        .register(&mut vm, Box::new(BarDevice::new(bdf(0, 3, 0), 0x50)))
+        .unwrap();
     bus.power_on(&mut vm, device).unwrap();
     (bus, vm, device)
 }
@@ -98,14 +107,22 @@ fn config_address(bdf: Bdf, register: u8) -> u32 {
 }
 
 fn cf8_read32(bus: &mut Bus, vm: &mut FakeContext, bdf: Bdf, register: u8) -> u32 {
-    bus.pio_write(vm, CONFIG_ADDRESS_PORT, &config_address(bdf, register).to_le_bytes());
+    bus.pio_write(
+        vm,
+        CONFIG_ADDRESS_PORT,
+        &config_address(bdf, register).to_le_bytes(),
+    );
     let mut dword = [0; 4];
     bus.pio_read(vm, CONFIG_DATA_PORT, &mut dword);
     u32::from_le_bytes(dword)
 }
 
 fn cf8_write32(bus: &mut Bus, vm: &mut FakeContext, bdf: Bdf, register: u8, value: u32) {
-    bus.pio_write(vm, CONFIG_ADDRESS_PORT, &config_address(bdf, register).to_le_bytes());
+    bus.pio_write(
+        vm,
+        CONFIG_ADDRESS_PORT,
+        &config_address(bdf, register).to_le_bytes(),
+    );
     bus.pio_write(vm, CONFIG_DATA_PORT, &value.to_le_bytes());
 }
 
@@ -143,7 +160,11 @@ fn mechanism1_and_ecam_read_the_same_function() {
 #[test]
 fn mechanism1_byte_and_word_accesses_at_cfc_plus_n_reach_register_plus_n() {
     let (mut bus, mut vm, _) = pci_bus();
-    bus.pio_write(&mut vm, CONFIG_ADDRESS_PORT, &config_address(bdf(0, 0, 0), 0x08).to_le_bytes());
+    bus.pio_write(
+        &mut vm,
+        CONFIG_ADDRESS_PORT,
+        &config_address(bdf(0, 0, 0), 0x08).to_le_bytes(),
+    );
     let mut byte = [0];
     // 0x0B: base class; 0x0A: sub-class.
     bus.pio_read(&mut vm, CONFIG_DATA_PORT + 3, &mut byte);
@@ -151,7 +172,11 @@ fn mechanism1_byte_and_word_accesses_at_cfc_plus_n_reach_register_plus_n() {
     let mut word = [0; 2];
     bus.pio_read(&mut vm, CONFIG_DATA_PORT + 2, &mut word);
     assert_eq!(u16::from_le_bytes(word), 0x0600);
-    bus.pio_write(&mut vm, CONFIG_ADDRESS_PORT, &config_address(bdf(0, 0, 0), 0x00).to_le_bytes());
+    bus.pio_write(
+        &mut vm,
+        CONFIG_ADDRESS_PORT,
+        &config_address(bdf(0, 0, 0), 0x00).to_le_bytes(),
+    );
     bus.pio_read(&mut vm, CONFIG_DATA_PORT + 2, &mut word);
     assert_eq!(u16::from_le_bytes(word), DEVICE_I440FX);
     bus.pio_read(&mut vm, CONFIG_DATA_PORT + 1, &mut byte);
@@ -199,7 +224,10 @@ fn ecam_reaches_extended_space_which_reads_zero_and_end_crossing_reads_all_ones(
     let nic = bdf(0, 3, 0);
     assert_eq!(ecam_read32(&mut bus, &mut vm, nic, 0x100), 0);
     let mut qword = [0; 8];
-    assert_eq!(bus.mmio_read(&mut vm, ecam_address(nic, 0xFFC), &mut qword), Access::BadSize);
+    assert_eq!(
+        bus.mmio_read(&mut vm, ecam_address(nic, 0xFFC), &mut qword),
+        Access::BadSize
+    );
     assert_eq!(qword, [0xFF; 8]);
 }
 
@@ -207,12 +235,30 @@ fn ecam_reaches_extended_space_which_reads_zero_and_end_crossing_reads_all_ones(
 fn ecam_window_must_be_aligned_nonempty_and_single() {
     let mut bus = Bus::default();
     use crate::bus::BusError;
-    assert_eq!(bus.enable_ecam(0xB000_1000, 1), Err(BusError::BadEcamWindow));
-    assert_eq!(bus.enable_ecam(0xB000_0000, 0), Err(BusError::BadEcamWindow));
-    assert_eq!(bus.enable_ecam(0xB000_0000, 257), Err(BusError::BadEcamWindow));
-    assert_eq!(bus.enable_ecam(u64::MAX - 0xF_FFFF, 2), Err(BusError::BadEcamWindow));
-    assert_eq!(bus.enable_ecam(0xB000_0000, 256), Ok(MmioRange::new(0xB000_0000, 0x1000_0000).unwrap()));
-    assert_eq!(bus.enable_ecam(0xC000_0000, 1), Err(BusError::BadEcamWindow));
+    assert_eq!(
+        bus.enable_ecam(0xB000_1000, 1),
+        Err(BusError::BadEcamWindow)
+    );
+    assert_eq!(
+        bus.enable_ecam(0xB000_0000, 0),
+        Err(BusError::BadEcamWindow)
+    );
+    assert_eq!(
+        bus.enable_ecam(0xB000_0000, 257),
+        Err(BusError::BadEcamWindow)
+    );
+    assert_eq!(
+        bus.enable_ecam(u64::MAX - 0xF_FFFF, 2),
+        Err(BusError::BadEcamWindow)
+    );
+    assert_eq!(
+        bus.enable_ecam(0xB000_0000, 256),
+        Ok(MmioRange::new(0xB000_0000, 0x1000_0000).unwrap())
+    );
+    assert_eq!(
+        bus.enable_ecam(0xC000_0000, 1),
+        Err(BusError::BadEcamWindow)
+    );
 }
 
 #[test]
@@ -234,7 +280,10 @@ fn host_bridge_is_an_i440fx_at_00_00_0_with_read_only_identity() {
     assert_eq!(cf8_read32(&mut bus, &mut vm, host, 0x00), 0x1237_8086);
     assert_eq!(cf8_read32(&mut bus, &mut vm, host, 0x04), 0x0280_0006);
     assert_eq!(cf8_read32(&mut bus, &mut vm, host, 0x08), 0x0600_0002);
-    assert_eq!(cf8_read32(&mut bus, &mut vm, host, 0x0C) >> 16 & 0xFF, u32::from(HEADER_TYPE_GENERAL));
+    assert_eq!(
+        cf8_read32(&mut bus, &mut vm, host, 0x0C) >> 16 & 0xFF,
+        u32::from(HEADER_TYPE_GENERAL)
+    );
     cf8_write32(&mut bus, &mut vm, host, 0x00, 0);
     cf8_write32(&mut bus, &mut vm, host, 0x08, 0);
     assert_eq!(cf8_read32(&mut bus, &mut vm, host, 0x00), 0x1237_8086);
@@ -251,7 +300,10 @@ fn bar_sizing_returns_the_size_mask_with_the_kind_flags() {
     let (mut bus, mut vm, _) = pci_bus();
     let nic = bdf(0, 3, 0);
     assert_eq!(cf8_read32(&mut bus, &mut vm, nic, 0x10), BAR_IO_SPACE);
-    assert_eq!(cf8_read32(&mut bus, &mut vm, nic, 0x18), BAR_MEMORY_64 | BAR_PREFETCHABLE);
+    assert_eq!(
+        cf8_read32(&mut bus, &mut vm, nic, 0x18),
+        BAR_MEMORY_64 | BAR_PREFETCHABLE
+    );
     for register in [0x10, 0x14, 0x18, 0x1C, 0x20, 0x24] {
         cf8_write32(&mut bus, &mut vm, nic, register, u32::MAX);
     }
@@ -272,14 +324,26 @@ fn bar_layouts_are_validated_at_construction() {
     assert_eq!(Bar::io(24), Err(BarError::BadSize(24)));
     assert_eq!(Bar::io(512), Err(BarError::BadSize(512)));
     assert_eq!(Bar::memory32(8, false), Err(BarError::BadSize(8)));
-    assert_eq!(Bar::memory32(1 << 32, false), Err(BarError::BadSize(1 << 32)));
+    assert_eq!(
+        Bar::memory32(1 << 32, false),
+        Err(BarError::BadSize(1 << 32))
+    );
     let wide = Bar::memory64(1 << 40, false).unwrap();
     assert_eq!(wide.address_mask(), !((1u64 << 40) - 1));
     let small = Bar::io(4).unwrap();
     let host = bdf(0, 1, 0);
-    assert_eq!(ConfigSpace::new(host, &TEST_HEADER, &[(5, wide)]).unwrap_err(), BarError::BadIndex(5));
-    assert_eq!(ConfigSpace::new(host, &TEST_HEADER, &[(6, small)]).unwrap_err(), BarError::BadIndex(6));
-    assert_eq!(ConfigSpace::new(host, &TEST_HEADER, &[(0, wide), (1, small)]).unwrap_err(), BarError::Taken(1));
+    assert_eq!(
+        ConfigSpace::new(host, &TEST_HEADER, &[(5, wide)]).unwrap_err(),
+        BarError::BadIndex(5)
+    );
+    assert_eq!(
+        ConfigSpace::new(host, &TEST_HEADER, &[(6, small)]).unwrap_err(),
+        BarError::BadIndex(6)
+    );
+    assert_eq!(
+        ConfigSpace::new(host, &TEST_HEADER, &[(0, wide), (1, small)]).unwrap_err(),
+        BarError::Taken(1)
+    );
 }
 
 #[test]
@@ -294,14 +358,32 @@ fn command_register_enables_add_and_remove_bar_claims() {
     assert_eq!(bus.pio_read(&mut vm, 0xC004, &mut byte), Access::Unclaimed);
     // I/O space on: only the I/O BAR decodes.
     cf8_write32(&mut bus, &mut vm, nic, 0x04, u32::from(COMMAND_IO_SPACE));
-    assert_eq!(bus.pio_read(&mut vm, 0xC004, &mut byte), Access::Device(device));
+    assert_eq!(
+        bus.pio_read(&mut vm, 0xC004, &mut byte),
+        Access::Device(device)
+    );
     assert_eq!(byte, [0x50 ^ 4]);
-    assert_eq!(bus.mmio_read(&mut vm, 0xFEB0_0010, &mut byte), Access::Unclaimed);
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0xFEB0_0010, &mut byte),
+        Access::Unclaimed
+    );
     // Memory space on too: both memory BARs decode, the 64-bit one above 4 GiB.
-    cf8_write32(&mut bus, &mut vm, nic, 0x04, u32::from(COMMAND_IO_SPACE | COMMAND_MEMORY_SPACE));
-    assert_eq!(bus.mmio_read(&mut vm, 0xFEB0_0010, &mut byte), Access::Device(device));
+    cf8_write32(
+        &mut bus,
+        &mut vm,
+        nic,
+        0x04,
+        u32::from(COMMAND_IO_SPACE | COMMAND_MEMORY_SPACE),
+    );
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0xFEB0_0010, &mut byte),
+        Access::Device(device)
+    );
     assert_eq!(byte, [0x50 ^ 1 ^ 0x10]);
-    assert_eq!(bus.mmio_read(&mut vm, 0x8_0000_0020, &mut byte), Access::Device(device));
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0x8_0000_0020, &mut byte),
+        Access::Device(device)
+    );
     assert_eq!(byte, [0x50 ^ 2 ^ 0x20]);
     assert_eq!(
         bus.claims_of(device).unwrap(),
@@ -315,7 +397,10 @@ fn command_register_enables_add_and_remove_bar_claims() {
     // Both off: every BAR claim is gone, the function's own claim stays.
     cf8_write32(&mut bus, &mut vm, nic, 0x04, 0);
     assert_eq!(bus.pio_read(&mut vm, 0xC004, &mut byte), Access::Unclaimed);
-    assert_eq!(bus.mmio_read(&mut vm, 0xFEB0_0010, &mut byte), Access::Unclaimed);
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0xFEB0_0010, &mut byte),
+        Access::Unclaimed
+    );
     assert_eq!(bus.claims_of(device).unwrap(), [Region::Pci(nic)]);
 }
 
@@ -324,34 +409,70 @@ fn moving_a_bar_while_enabled_moves_its_claim() {
     let (mut bus, mut vm, device) = pci_bus();
     let nic = bdf(0, 3, 0);
     cf8_write32(&mut bus, &mut vm, nic, 0x14, 0xFEB0_0000);
-    cf8_write32(&mut bus, &mut vm, nic, 0x04, u32::from(COMMAND_MEMORY_SPACE));
+    cf8_write32(
+        &mut bus,
+        &mut vm,
+        nic,
+        0x04,
+        u32::from(COMMAND_MEMORY_SPACE),
+    );
     let mut byte = [0];
-    assert_eq!(bus.mmio_read(&mut vm, 0xFEB0_0000, &mut byte), Access::Device(device));
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0xFEB0_0000, &mut byte),
+        Access::Device(device)
+    );
     // A word write to the BAR's upper half moves it to 0xFEC1_0000.
-    bus.pio_write(&mut vm, CONFIG_ADDRESS_PORT, &config_address(nic, 0x14).to_le_bytes());
+    bus.pio_write(
+        &mut vm,
+        CONFIG_ADDRESS_PORT,
+        &config_address(nic, 0x14).to_le_bytes(),
+    );
     bus.pio_write(&mut vm, CONFIG_DATA_PORT + 2, &0xFEC1u16.to_le_bytes());
-    assert_eq!(bus.mmio_read(&mut vm, 0xFEB0_0000, &mut byte), Access::Unclaimed);
-    assert_eq!(bus.mmio_read(&mut vm, 0xFEC1_0FFF, &mut byte), Access::Device(device));
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0xFEB0_0000, &mut byte),
+        Access::Unclaimed
+    );
+    assert_eq!(
+        bus.mmio_read(&mut vm, 0xFEC1_0FFF, &mut byte),
+        Access::Device(device)
+    );
     assert_eq!(byte, [0x50 ^ 1 ^ 0xFF]);
 }
 
 #[test]
 fn bar_overlapping_another_device_does_not_decode_and_is_counted() {
     let (mut bus, mut vm, device) = pci_bus();
-    let second = bus.register(&mut vm, Box::new(BarDevice::new(bdf(0, 4, 0), 0x60))).unwrap();
+    let second = bus
+        .register(&mut vm, Box::new(BarDevice::new(bdf(0, 4, 0), 0x60)))
+        .unwrap();
     bus.power_on(&mut vm, second).unwrap();
     let (a, b) = (bdf(0, 3, 0), bdf(0, 4, 0));
     for function in [a, b] {
         cf8_write32(&mut bus, &mut vm, function, 0x10, 0xD000);
-        cf8_write32(&mut bus, &mut vm, function, 0x04, u32::from(COMMAND_IO_SPACE));
+        cf8_write32(
+            &mut bus,
+            &mut vm,
+            function,
+            0x04,
+            u32::from(COMMAND_IO_SPACE),
+        );
     }
     let mut byte = [0];
-    assert_eq!(bus.pio_read(&mut vm, 0xD000, &mut byte), Access::Device(device));
+    assert_eq!(
+        bus.pio_read(&mut vm, 0xD000, &mut byte),
+        Access::Device(device)
+    );
     // Moving the first away lets the second claim on its next relevant write.
     cf8_write32(&mut bus, &mut vm, a, 0x10, 0xD100);
     cf8_write32(&mut bus, &mut vm, b, 0x04, u32::from(COMMAND_IO_SPACE));
-    assert_eq!(bus.pio_read(&mut vm, 0xD000, &mut byte), Access::Device(second));
-    assert_eq!(bus.pio_read(&mut vm, 0xD100, &mut byte), Access::Device(device));
+    assert_eq!(
+        bus.pio_read(&mut vm, 0xD000, &mut byte),
+        Access::Device(second)
+    );
+    assert_eq!(
+        bus.pio_read(&mut vm, 0xD100, &mut byte),
+        Access::Device(device)
+    );
 }
 
 #[test]
@@ -368,7 +489,10 @@ fn interrupt_line_is_writable_pin_and_status_are_read_only() {
         | COMMAND_PARITY_ERROR_RESPONSE
         | COMMAND_SERR
         | COMMAND_INTERRUPT_DISABLE;
-    assert_eq!(cf8_read32(&mut bus, &mut vm, nic, 0x04), u32::from(implemented));
+    assert_eq!(
+        cf8_read32(&mut bus, &mut vm, nic, 0x04),
+        u32::from(implemented)
+    );
 }
 
 #[test]
@@ -385,14 +509,20 @@ fn power_on_resets_config_space_and_releases_bar_claims() {
     bus.power_off(&mut vm, device).unwrap();
     bus.power_on(&mut vm, device).unwrap();
     let mut byte = [0];
-    assert_eq!(bus.pio_read(&mut vm, 0xC000, &mut byte), Access::Device(device));
+    assert_eq!(
+        bus.pio_read(&mut vm, 0xC000, &mut byte),
+        Access::Device(device)
+    );
     // BarDevice keeps its state over power cycles (no reset in its power_on), so use the
     // helper directly to check `reset`.
     let mut config = BarDevice::new(nic, 0).config;
     let mut ctx = FakeContext::new();
     config.write(&mut ctx, 0x10, &0xC000u32.to_le_bytes());
     config.write(&mut ctx, 0x04, &COMMAND_IO_SPACE.to_le_bytes());
-    assert_eq!(ctx.claims(), [Region::Pio(PortRange::new(0xC000, 32).unwrap())]);
+    assert_eq!(
+        ctx.claims(),
+        [Region::Pio(PortRange::new(0xC000, 32).unwrap())]
+    );
     config.reset(&mut ctx);
     assert_eq!(ctx.claims(), []);
     assert_eq!(config.bar_address(0), Some(0));

@@ -3,6 +3,7 @@
 
 use super::frames::{FRAME_SIZE, FrameError};
 use super::physical;
+use super::owner::OwnerTable;
 use super::slab::LockedSlabHeap;
 
 /// The global heap. (Host unit tests keep the host's allocator.)
@@ -21,3 +22,8 @@ pub fn init(mib: u64) -> Result<(), FrameError> {
     unsafe { HEAP.init(start, bytes as usize) };
     Ok(())
 }
+
+/// Per-owner accounts over the heap: explicit `alloc_for`/`free_for` for callers that must be
+/// able to prove what they hold (the self-tests; device memory in the VMM).
+pub static OWNERS: spin::Mutex<OwnerTable<'static, LockedSlabHeap>> =
+    spin::Mutex::new(OwnerTable::new(&HEAP));

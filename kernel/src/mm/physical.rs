@@ -53,6 +53,11 @@ pub fn init(regions: &[MemoryRegion], window_offset: u64) -> Result<(), FrameErr
     let mut frames = BitmapFrameAllocator::new(usable(regions), bitmap)?;
     let first = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(home.start));
     frames.reserve(PhysFrame::range(first, first + bytes / FRAME_SIZE))?;
+    // Physical page 0 is never handed out: a zero address must never look like a valid frame.
+    let zero = PhysFrame::containing_address(PhysAddr::new(0));
+    if frames.is_free(zero) {
+        frames.reserve(PhysFrame::range(zero, zero + 1))?;
+    }
     *FRAMES.lock() = Some(frames);
     Ok(())
 }

@@ -89,6 +89,54 @@ pub fn heap_stress(_: &Context<'_>) -> ExitStatus {
         }
     }
     drop(live);
+    owner_accounting()
+}
+
+/// Two owners allocate through the per-owner table; one frees its memory, the other has its
+/// holdings released for it; both accounts and the heap return to zero.
+fn owner_accounting() -> ExitStatus {
+    use crate::mm::heap::OWNERS;
+    use crate::mm::owner::{OwnerId, UNLIMITED};
+    let (tidy, leaky) = (OwnerId(7), OwnerId(8));
+    let baseline = HEAP.stats().bytes_in_use;
+    let mut owners = OWNERS.lock();
+    if owners.register(tidy, UNLIMITED).and(owners.register(leaky, 4096)).is_err() {
+        return fail(format_args!("could not register owners"));
+    }
+    let mut held = Vec::new();
+    for size in [8usize, 24, 100, 512, 2048, 3000] {
+        let Ok(layout) = Layout::from_size_align(size, 8) else { continue };
+        match owners.alloc_for(tidy, layout) {
+            Ok(pointer) => held.push((pointer, layout)),
+            Err(error) => return fail(format_args!("alloc_for: {error:?}")),
+        }
+    }
+    let small = Layout::from_size_align(1000, 8).unwrap_or(Layout::new::<u64>());
+    for _ in 0..4 {
+        if let Err(error) = owners.alloc_for(leaky, small) {
+            return fail(format_args!("alloc_for within quota: {error:?}"));
+        }
+    }
+    let over_quota = owners.alloc_for(leaky, small);
+    let tidy_usage = owners.usage(tidy);
+    log::info!("owner accounts: tidy {tidy_usage:?}, leaky {:?}, fifth 1000 B for leaky: {over_quota:?}", owners.usage(leaky));
+    if over_quota.is_ok() {
+        return fail(format_args!("quota of 4096 B not enforced"));
+    }
+    for (pointer, layout) in held {
+        if let Err(error) = owners.free_for(tidy, pointer, layout) {
+            return fail(format_args!("free_for: {error:?}"));
+        }
+    }
+    let released = owners.release_all(leaky);
+    log::info!("released for the leaky owner: {released:?}");
+    let zero = owners.usage(tidy).map(|u| u.bytes) == Ok(0) && owners.usage(leaky).map(|u| u.bytes) == Ok(0);
+    let unregistered = owners.unregister(tidy).and(owners.unregister(leaky));
+    drop(owners);
+    if !zero || unregistered.is_err() || HEAP.stats().bytes_in_use != baseline {
+        return fail(format_args!("owner accounts did not return to zero"));
+    }
+    log::info!("owner accounting returned to zero");
     ExitStatus::Success
 }
 

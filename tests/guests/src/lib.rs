@@ -81,8 +81,8 @@ pub fn start(main: fn(BootInfo) -> u32, ram_bytes: u64, hypervisor_phys: u64) ->
 ///
 /// It emits the ELF entry `_start`, a naked function that clears RBP (the end of frame-pointer
 /// chains) and calls [`start`] with the contract's RDI (RAM size) and RSI (hypervisor address)
-/// in place, so the stack alignment the SysV ABI expects at a call (RSP ≡ 8 mod 16 on entry)
-/// holds: the contract's RSP is 16-byte aligned.
+/// as the first two SysV arguments. Entering through a `call` keeps the alignment the ABI
+/// expects (RSP ≡ 8 mod 16 on entry): the contract's RSP is 16-byte aligned.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
@@ -92,26 +92,14 @@ macro_rules! entry {
         pub extern "sysv64" fn _start() -> ! {
             core::arch::naked_asm!(
                 "xor ebp, ebp",
-                "mov rdx, rsi",
-                "mov rsi, rdi",
-                "lea rdi, [rip + {main}]",
                 "call {start}",
                 "ud2",
-                main = sym __guest_main,
                 start = sym __guest_start,
             )
         }
 
-        extern "sysv64" fn __guest_start(
-            main: fn($crate::BootInfo) -> u32,
-            ram_bytes: u64,
-            hypervisor_phys: u64,
-        ) -> ! {
-            $crate::start(main, ram_bytes, hypervisor_phys)
-        }
-
-        fn __guest_main(boot: $crate::BootInfo) -> u32 {
-            $main(boot)
+        extern "sysv64" fn __guest_start(ram_bytes: u64, hypervisor_phys: u64) -> ! {
+            $crate::start($main, ram_bytes, hypervisor_phys)
         }
     };
 }

@@ -12,7 +12,7 @@ use x86_64::registers::model_specific::Msr;
 
 use super::calibration::{self, CalibrationError};
 use super::idt::{APIC_ERROR_VECTOR, APIC_SPURIOUS_VECTOR, APIC_TIMER_VECTOR};
-use super::pit;
+use super::{pit, tsc};
 
 /// IA32_APIC_BASE: the APIC's physical base and enable bits.
 const IA32_APIC_BASE: u32 = 0x1b;
@@ -166,8 +166,13 @@ pub fn calibrate(window_micros: u64) -> Result<u64, ApicError> {
         .ok_or(ApicError::Calibration(CalibrationError::NoMeasurement))?;
     apic.write(Register::TimerDivide, TIMER_DIVIDE_BY_1);
     apic.write(Register::LvtTimer, LVT_MASKED | u32::from(APIC_TIMER_VECTOR));
-    pit::wait_ticks(pit_ticks, || apic.write(Register::TimerInitialCount, u32::MAX));
+    let mut tsc_start = 0;
+    pit::wait_ticks(pit_ticks, || {
+        apic.write(Register::TimerInitialCount, u32::MAX);
+        tsc_start = tsc::now();
+    });
     let remaining = apic.read(Register::TimerCurrentCount);
+    tsc::record_calibration(tsc::now().wrapping_sub(tsc_start), u64::from(pit_ticks));
     apic.write(Register::TimerInitialCount, 0);
     let counted = u64::from(u32::MAX - remaining);
     let hz = calibration::timer_hz(counted, u64::from(pit_ticks)).map_err(ApicError::Calibration)?;

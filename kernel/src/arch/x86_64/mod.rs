@@ -7,3 +7,4 @@ pub mod idt;
 pub mod lapic;
 pub mod legacy_pic;
 pub mod pit;
+pub mod tsc;
