@@ -89,6 +89,8 @@ pub struct RunConfig {
     pub stream: bool,
     /// The kernel ELF to boot (defaults to [`KERNEL_PATH`]).
     pub kernel: PathBuf,
+    /// Files put into the ramdisk next to the command line, by name (guest images).
+    pub files: Vec<(String, PathBuf)>,
 }
 
 impl RunConfig {
@@ -105,7 +107,19 @@ impl RunConfig {
             com2_file: None,
             stream: false,
             kernel: PathBuf::from(KERNEL_PATH),
+            files: Vec::new(),
         }
+    }
+
+    /// Adds a file to the ramdisk under `name` (builder style).
+    pub fn with_file(mut self, name: &str, path: impl Into<PathBuf>) -> Self {
+        self.files.push((name.to_string(), path.into()));
+        self
+    }
+
+    /// The ramdisk this run boots with.
+    pub fn ramdisk(&self) -> crate::ramdisk::Ramdisk {
+        crate::ramdisk::Ramdisk { cmdline: self.cmdline.clone(), files: self.files.clone() }
     }
 
     /// Sets the kernel command line (builder style).

@@ -1,9 +1,9 @@
 //! Bootable disk images of the kernel, made with the `bootloader` crate (0.11): an MBR image for
 //! BIOS firmware and a GPT image with an EFI system partition for UEFI firmware.
 //!
-//! The kernel's command line travels in the bootloader's ramdisk as UTF-8 text; the bootloader
-//! loads it into memory and passes its address and length in `BootInfo`. An empty command line
-//! means no ramdisk at all. The bootloader's own logging to the serial port and the framebuffer
+//! The kernel's command line and the guest images travel in the bootloader's ramdisk, a tar
+//! archive (see [`crate::ramdisk`]); the bootloader loads it into memory and passes its address
+//! and length in `BootInfo`. Nothing to carry means no ramdisk at all. The bootloader's own logging to the serial port and the framebuffer
 //! is switched off in `boot.json`, so COM1 carries only the kernel's text.
 
 use std::fs;
@@ -13,6 +13,7 @@ use bootloader::{BootConfig, DiskImageBuilder};
 
 use crate::config::Firmware;
 use crate::error::BootError;
+use crate::ramdisk::Ramdisk;
 
 /// File name of the BIOS image written by [`write_images`].
 pub const BIOS_IMAGE_NAME: &str = "bios.img";
@@ -27,11 +28,11 @@ pub fn boot_config() -> BootConfig {
     config
 }
 
-/// Writes a disk image for `firmware` booting `kernel` with `cmdline` to `out`.
+/// Writes a disk image for `firmware` booting `kernel` with `ramdisk` to `out`.
 pub fn build_image(
     kernel: &Path,
     firmware: Firmware,
-    cmdline: &str,
+    ramdisk: &Ramdisk,
     out: &Path,
 ) -> Result<(), BootError> {
     if !kernel.is_file() {
@@ -40,15 +41,14 @@ pub fn build_image(
     let mut builder = DiskImageBuilder::new(kernel.to_path_buf());
     builder.set_boot_config(&boot_config());
     // The builder reads the ramdisk when the image is created: keep the file alive until then.
-    let ramdisk = if cmdline.is_empty() {
+    let ramdisk_file = if ramdisk.is_empty() {
         None
     } else {
         let file = tempfile::Builder::new()
-            .prefix("hv-cmdline-")
+            .prefix("hv-ramdisk-")
             .tempfile()
             .map_err(|error| BootError::io("creating the ramdisk file", error))?;
-        fs::write(file.path(), cmdline.as_bytes())
-            .map_err(|error| BootError::io("writing the ramdisk file", error))?;
+        ramdisk.write(file.path())?;
         builder.set_ramdisk(file.path().to_path_buf());
         Some(file)
     };
@@ -56,7 +56,7 @@ pub fn build_image(
         Firmware::Bios => builder.create_bios_image(out),
         Firmware::Uefi => builder.create_uefi_image(out),
     };
-    drop(ramdisk);
+    drop(ramdisk_file);
     result.map_err(|error| BootError::Image {
         firmware: firmware.name(),
         path: out.to_path_buf(),
@@ -67,15 +67,15 @@ pub fn build_image(
 /// Writes `bios.img` and `uefi.img` into `dir` (created if needed); returns their paths.
 pub fn write_images(
     kernel: &Path,
-    cmdline: &str,
+    ramdisk: &Ramdisk,
     dir: &Path,
 ) -> Result<(PathBuf, PathBuf), BootError> {
     fs::create_dir_all(dir)
         .map_err(|error| BootError::io(format!("creating {}", dir.display()), error))?;
     let bios = dir.join(BIOS_IMAGE_NAME);
     let uefi = dir.join(UEFI_IMAGE_NAME);
-    build_image(kernel, Firmware::Bios, cmdline, &bios)?;
-    build_image(kernel, Firmware::Uefi, cmdline, &uefi)?;
+    build_image(kernel, Firmware::Bios, ramdisk, &bios)?;
+    build_image(kernel, Firmware::Uefi, ramdisk, &uefi)?;
     Ok((bios, uefi))
 }
 
@@ -94,7 +94,7 @@ mod tests {
     fn missing_kernel_is_reported_before_building() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let kernel = dir.path().join("no-such-kernel");
-        let result = build_image(&kernel, Firmware::Bios, "", &dir.path().join("x.img"));
+        let result = build_image(&kernel, Firmware::Bios, &Ramdisk::default(), &dir.path().join("x.img"));
         assert!(matches!(result, Err(BootError::KernelMissing(path)) if path == kernel));
     }
 }

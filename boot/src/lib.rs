@@ -13,6 +13,7 @@ pub mod exit;
 pub mod host;
 pub mod image;
 pub mod qemu;
+pub mod ramdisk;
 pub mod runner;
 pub mod serial;
 pub mod supervise;

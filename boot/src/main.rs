@@ -178,7 +178,8 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
 }
 
 fn images(args: &ImagesArgs) -> Result<u8, BootError> {
-    let (bios, uefi) = write_images(std::path::Path::new(KERNEL_PATH), &args.cmdline, &args.out)?;
+    let ramdisk = boot::ramdisk::Ramdisk { cmdline: args.cmdline.clone(), files: Vec::new() };
+    let (bios, uefi) = write_images(std::path::Path::new(KERNEL_PATH), &ramdisk, &args.out)?;
     println!("wrote {}", bios.display());
     println!("wrote {}", uefi.display());
     println!();

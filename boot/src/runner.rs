@@ -117,7 +117,7 @@ pub fn run_cancellable(config: &RunConfig, cancel: &AtomicBool) -> Result<RunOut
     build_image(
         &config.kernel,
         config.firmware,
-        &config.cmdline,
+        &config.ramdisk(),
         &bochs_files.image,
     )?;
     let (command, source) = match config.emulator {

@@ -1,13 +1,12 @@
-//! The debug-exit device: a guest write to its port ends the VM with a status derived from the
-//! value, as QEMU's `isa-debug-exit` does, so test guests behave the same under QEMU and under
-//! this hypervisor.
+//! The debug-exit device: a guest write to its port ends the VM with that value as its status,
+//! at the port QEMU's `isa-debug-exit` uses, so test guests need no other way out.
 //!
 //! # Status mapping
 //! Writing value `v` (1, 2 or 4 bytes, little-endian, zero-extended) to any port of the
-//! device's range requests [`VmRequest::Shutdown`] with `status = (v << 1) | 1`, truncated to 32
-//! bits: QEMU's exit status for the same write (0x10 → 33). The status is therefore always odd
-//! and never 0, which a triple fault under QEMU `-no-reboot` would produce; bit 31 of `v` is
-//! lost, as in QEMU. Reads return all-ones and have no effect.
+//! device's range requests [`VmRequest::Shutdown`] with `status = v`. Unlike QEMU (which exits
+//! with `(v << 1) | 1` because its own exit code 0 also means "triple fault"), the VMM reports
+//! a device-requested stop apart from a crash, so the guest's number is passed on unchanged and
+//! 0 means success. Reads return all-ones and have no effect.
 //!
 //! # Threat note
 //! The guest controls only the value written and when. Any value maps to a status; one write
@@ -22,9 +21,9 @@ pub const DEFAULT_PORT: u16 = 0xF4;
 /// Ports the device answers by default (`iosize=0x04` in QEMU terms).
 pub const DEFAULT_PORTS: u16 = 4;
 
-/// The status a write of `value` ends the VM with: `(value << 1) | 1`.
+/// The status a write of `value` ends the VM with: the value itself.
 pub const fn exit_status(value: u32) -> u32 {
-    value.wrapping_shl(1) | 1
+    value
 }
 
 /// The debug-exit device.
@@ -89,7 +88,7 @@ mod tests {
     use crate::testing::FakeContext;
 
     #[test]
-    fn write_to_port_f4_requests_shutdown_with_qemu_status() {
+    fn write_to_port_f4_requests_shutdown_with_the_value() {
         let mut vm = FakeContext::new();
         let mut bus = Bus::default();
         let id = bus
@@ -97,15 +96,15 @@ mod tests {
             .unwrap();
         bus.power_on(&mut vm, id).unwrap();
         assert_eq!(bus.pio_write(&mut vm, 0xF4, &[0x10]), Access::Device(id));
-        assert_eq!(vm.requests(), [VmRequest::Shutdown { status: 33 }]);
+        assert_eq!(vm.requests(), [VmRequest::Shutdown { status: 0x10 }]);
         bus.pio_write(&mut vm, 0xF4, &0u32.to_le_bytes());
         bus.pio_write(&mut vm, 0xF6, &0x0102u16.to_le_bytes());
         bus.pio_write(&mut vm, 0xF4, &u32::MAX.to_le_bytes());
         assert_eq!(
             vm.requests()[1..],
             [
-                VmRequest::Shutdown { status: 1 },
-                VmRequest::Shutdown { status: 0x0205 },
+                VmRequest::Shutdown { status: 0 },
+                VmRequest::Shutdown { status: 0x0102 },
                 VmRequest::Shutdown { status: u32::MAX },
             ]
         );
@@ -136,6 +135,6 @@ mod tests {
         bus.power_on(&mut vm, id).unwrap();
         assert_eq!(bus.pio_write(&mut vm, 0xF4, &[1]), Access::Unclaimed);
         assert_eq!(bus.pio_write(&mut vm, 0x501, &[1]), Access::Device(id));
-        assert_eq!(vm.requests(), [VmRequest::Shutdown { status: 3 }]);
+        assert_eq!(vm.requests(), [VmRequest::Shutdown { status: 1 }]);
     }
 }

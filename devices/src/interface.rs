@@ -7,6 +7,10 @@
 //! Addresses handed to a device are absolute (guest-physical for MMIO, port number for PIO) so a
 //! model that claims several ranges (the PIC pair, the PIT and port 0x61) sees which one was hit.
 //! Access sizes are the slice lengths: 1, 2, 4 or 8 bytes, little-endian.
+//!
+//! What a device owns on the bus is a [`Region`] (a [`PortRange`], an [`MmioRange`] or a PCI
+//! [`Bdf`], each validated at construction); it takes them with [`DeviceContext::claim`],
+//! normally in `install` (operation 11), and a PCI function's BARs follow its command register.
 
 use alloc::boxed::Box;
 use alloc::string::String;

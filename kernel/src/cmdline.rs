@@ -8,11 +8,15 @@
 //! | `heap_mib` | hypervisor heap size, 1–1024 | 16 |
 //! | `expect_cpus` | CPUs the MADT must list (for tests) | not checked |
 //! | `log` | `error`, `warn`, `info`, `debug`, `trace` | `info` |
+//! | `vms` | guests to run in turn: `NAME.elf` (64-bit ELF) or `NAME.bin@0xADDR` (real mode) | none |
+//! | `vm_ram_mib` | RAM per VM in MiB, even, 2–2048 | 32 |
 
 use core::fmt;
 
 use log::LevelFilter;
 
+/// The longest `vms=` list accepted.
+pub const MAX_VMS_LIST: usize = 1024;
 /// The longest self-test name accepted.
 pub const MAX_TEST_NAME: usize = 32;
 
@@ -25,6 +29,8 @@ pub struct Options<'a> {
     pub heap_mib: u64,
     pub expect_cpus: Option<u32>,
     pub log_level: LevelFilter,
+    pub vms: Option<&'a str>,
+    pub vm_ram_mib: u64,
 }
 
 impl Default for Options<'_> {
@@ -36,6 +42,8 @@ impl Default for Options<'_> {
             heap_mib: 16,
             expect_cpus: None,
             log_level: LevelFilter::Info,
+            vms: None,
+            vm_ram_mib: 32,
         }
     }
 }
@@ -93,6 +101,19 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                 }
             }
             "log" => options.log_level = value.parse().map_err(|_| bad())?,
+            "vms" => {
+                if value.is_empty() || value.len() > MAX_VMS_LIST {
+                    return Err(bad());
+                }
+                options.vms = Some(value);
+            }
+            "vm_ram_mib" => {
+                let mib = number_in(key, value, 2..=2048).map_err(|()| bad())?;
+                if mib % 2 != 0 {
+                    return Err(bad());
+                }
+                options.vm_ram_mib = mib;
+            }
             _ => return Err(CmdlineError::UnknownKey(key)),
         }
     }
@@ -119,6 +140,8 @@ mod tests {
         assert_eq!(options.heap_mib, 32);
         assert_eq!(options.expect_cpus, Some(2));
         assert_eq!(options.log_level, LevelFilter::Debug);
+        let vms = parse("vms=a.elf,b.bin@0x7c00 vm_ram_mib=64").unwrap();
+        assert_eq!((vms.vms, vms.vm_ram_mib), (Some("a.elf,b.bin@0x7c00"), 64));
     }
 
     #[test]
@@ -127,6 +150,7 @@ mod tests {
         assert_eq!(parse("apic=x3"), Err(CmdlineError::BadValue { key: "apic", value: "x3" }));
         assert_eq!(parse("color=red"), Err(CmdlineError::UnknownKey("color")));
         assert_eq!(parse("verbose"), Err(CmdlineError::NotKeyValue("verbose")));
+        assert_eq!(parse("vm_ram_mib=3"), Err(CmdlineError::BadValue { key: "vm_ram_mib", value: "3" }));
         assert_eq!(
             parse("heap_mib=99999999999999999999999"),
             Err(CmdlineError::BadValue { key: "heap_mib", value: "99999999999999999999999" })

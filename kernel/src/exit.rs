@@ -24,6 +24,8 @@ pub enum ExitStatus {
     CpuException = 3,
     /// The boot command line asked for something that does not exist.
     BadCommandLine = 4,
+    /// A VM did not exit with status 0 (it crashed, was stopped, or reported a failure).
+    VmFailed = 5,
 }
 
 /// Print the exit line and stop the machine with `status`.
@@ -32,6 +34,8 @@ pub fn exit(status: ExitStatus) -> ! {
     x86_64::instructions::interrupts::disable();
     let code = status as u8;
     let _ = writeln!(crate::console::emergency_writer(), "HV-EXIT status={code}");
+    // Emulators with serial timing (Bochs) stop at the exit before a full transmit FIFO drains.
+    crate::console::serial::drain();
     let mut debug_exit = Port::<u8>::new(DEBUG_EXIT_PORT);
     // SAFETY: port 0xF4 is QEMU's debug-exit device when present and unclaimed on the PC
     // platforms we boot on (Bochs, the machines we target); a write there has no other effect.

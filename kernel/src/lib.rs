@@ -8,9 +8,11 @@ extern crate alloc;
 
 pub mod acpi_tables;
 pub mod arch;
+pub mod bootfs;
 pub mod cmdline;
 pub mod console;
 pub mod exit;
 pub mod mm;
 pub mod selftest;
+pub mod vm;
 pub mod vmx;

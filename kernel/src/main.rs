@@ -36,7 +36,8 @@ mod hypervisor {
             kernel::println!("no physical-memory window from the bootloader");
             exit(ExitStatus::Panic)
         });
-        let line = command_line(boot_info, window);
+        let files = kernel::bootfs::BootFiles::parse(ramdisk(boot_info));
+    let line = files.cmdline();
         let options = cmdline::parse(line).unwrap_or_else(|error| {
             kernel::println!("boot command line: {error}");
             exit(ExitStatus::BadCommandLine)
@@ -105,24 +106,54 @@ mod hypervisor {
         kernel::arch::x86_64::cpu::log_identity();
         let vmx = vmx::report_and_toggle();
 
-        let status = match options.test {
-            None => ExitStatus::Success,
-            Some(name) => selftest::run(name, &selftest::Context { options: &options, platform: platform.as_ref(), vmx }),
+        let status = match (options.test, options.vms) {
+            (None, Some(list)) => run_vms(list, &options, &files, &vmx, boot_info.kernel_addr),
+            (None, None) => ExitStatus::Success,
+            (Some(name), _) => selftest::run(name, &selftest::Context { options: &options, platform: platform.as_ref(), vmx }),
         };
         lapic::stop_timer();
         log::info!("{} timer ticks, {} spurious, {} stray legacy interrupts", lapic::ticks(), idt::spurious_count(), idt::stray_legacy_count());
         exit(status)
     }
 
-    /// The ramdisk's text, or empty when there is none or it is not UTF-8.
-    fn command_line(boot_info: &BootInfo, _window: u64) -> &'static str {
-        let Some(address) = boot_info.ramdisk_addr.into_option() else { return "" };
+    /// Start VMX operation and run the VMs of `vms=` in turn.
+    fn run_vms(
+        list: &str,
+        options: &cmdline::Options<'_>,
+        files: &kernel::bootfs::BootFiles,
+        vmx: &vmx::VmxStatus,
+        hypervisor_physical: u64,
+    ) -> ExitStatus {
+        let items = match kernel::vm::launcher::parse_list(list) {
+            Ok(items) => items,
+            Err(error) => {
+                log::error!("vms=: {error:?}");
+                return ExitStatus::BadCommandLine;
+            }
+        };
+        let Some(caps) = vmx.caps else {
+            log::error!("vms=: this CPU has no VT-x, no VM can run");
+            return ExitStatus::VmFailed;
+        };
+        kernel::vm::set_capabilities(caps);
+        let _vmx_on = match vmx::enable_for_vms(&caps) {
+            Ok(on) => on,
+            Err(error) => {
+                log::error!("vms=: {error}");
+                return ExitStatus::VmFailed;
+            }
+        };
+        let arguments = kernel::vm::loader::BootArguments { hypervisor_physical };
+        kernel::vm::launcher::run_all(&items, options.vm_ram_mib << 20, files, arguments)
+    }
+
+    /// The ramdisk's bytes (empty when there is none).
+    fn ramdisk(boot_info: &BootInfo) -> &'static [u8] {
+        let Some(address) = boot_info.ramdisk_addr.into_option() else { return &[] };
         let length = boot_info.ramdisk_len as usize;
         // SAFETY: the bootloader mapped the ramdisk at `address` for `length` bytes and never
         // unmaps it; the hypervisor only reads it.
-        let bytes = unsafe { core::slice::from_raw_parts(address as *const u8, length) };
-        let text = core::str::from_utf8(bytes).unwrap_or("");
-        text.trim_end_matches('\0')
+        unsafe { core::slice::from_raw_parts(address as *const u8, length) }
     }
 
     #[panic_handler]

@@ -255,7 +255,7 @@ impl Bus {
         }
         match self.claims.pci.get(&bdf) {
             Some(&Owner::Device(slot)) => {
-                self.to_device(services, slot, data, |device, ctx, data| match data {
+                self.deliver_to_device(services, slot, data, |device, ctx, data| match data {
                     Data::Read(b) => device.pci_config_read(ctx, offset, b),
                     Data::Write(b) => device.pci_config_write(ctx, offset, b),
                 })
@@ -336,16 +336,18 @@ impl Bus {
         data: Data<'_>,
     ) -> Access {
         match owner {
-            Owner::Device(slot) => self.to_device(services, slot, data, |device, ctx, data| {
-                S::access(device, ctx, addr, data)
-            }),
+            Owner::Device(slot) => {
+                self.deliver_to_device(services, slot, data, |device, ctx, data| {
+                    S::access(device, ctx, addr, data)
+                })
+            }
             Owner::ConfigIo | Owner::Ecam => S::builtin(self, services, owner, addr, data),
         }
     }
 
     /// Hands `data` to the device in `slot` if it is powered on; otherwise floats it.
     #[inline]
-    fn to_device(
+    fn deliver_to_device(
         &mut self,
         services: &mut dyn VmServices,
         slot: u32,

@@ -104,7 +104,7 @@ impl Bus {
     pub fn enable_ecam(&mut self, base: Gpa, buses: u16) -> Result<MmioRange, BusError> {
         if buses == 0
             || buses > ECAM_MAX_BUSES
-            || base % ECAM_BYTES_PER_BUS != 0
+            || !base.is_multiple_of(ECAM_BYTES_PER_BUS)
             || self.pci.ecam.is_some()
         {
             return Err(BusError::BadEcamWindow);

@@ -17,7 +17,7 @@ use crate::interface::{
 };
 
 /// What one VM offers all its devices. Implemented by the kernel's VM; by
-/// [`crate::testing::FakeServices`] in tests.
+/// [`crate::testing::FakeContext`] in tests.
 pub trait VmServices {
     /// Operation 5: copy guest RAM at `gpa` into `buf`.
     fn dma_read(&mut self, gpa: Gpa, buf: &mut [u8]) -> Result<(), DmaError>;

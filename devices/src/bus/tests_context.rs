@@ -41,8 +41,11 @@ fn ring(bus: &mut Bus, vm: &mut FakeContext) {
     ));
 }
 
-/// A shared slot a hook writes its results into.
-fn slot<T>() -> (Arc<Mutex<Vec<T>>>, Arc<Mutex<Vec<T>>>) {
+/// Results a hook records for the test to read.
+type Shared<T> = Arc<Mutex<Vec<T>>>;
+
+/// A shared slot a hook writes its results into (one handle for the hook, one for the test).
+fn slot<T>() -> (Shared<T>, Shared<T>) {
     let s = Arc::new(Mutex::new(Vec::new()));
     (s.clone(), s)
 }

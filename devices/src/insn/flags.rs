@@ -87,7 +87,13 @@ pub struct FlagsResult {
 }
 
 /// `destination op source` at `size`, given the RFLAGS before (ADC/SBB read CF from it).
-pub fn alu(op: AluOp, size: OperandSize, destination: u64, source: u64, rflags: u64) -> FlagsResult {
+pub fn alu(
+    op: AluOp,
+    size: OperandSize,
+    destination: u64,
+    source: u64,
+    rflags: u64,
+) -> FlagsResult {
     let a = destination & size.mask();
     let b = source & size.mask();
     let carry_in = u64::from(rflags & rflags::CF != 0);

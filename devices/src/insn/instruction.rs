@@ -3,7 +3,7 @@
 //! [`emulate`](super::emulate) and, for diagnostics and the far side of MOVS, by the kernel.
 
 use super::{
-    AluOp, MemoryOperand, Mode, OperandSize, RegisterOperand, RepPrefix, Registers, UnaryOp,
+    AluOp, MemoryOperand, Mode, OperandSize, RegisterOperand, Registers, RepPrefix, UnaryOp,
 };
 
 /// The second operand of a store or an ALU operation on memory.

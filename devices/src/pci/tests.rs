@@ -527,3 +527,50 @@ fn power_on_resets_config_space_and_releases_bar_claims() {
     assert_eq!(ctx.claims(), []);
     assert_eq!(config.bar_address(0), Some(0));
 }
+
+#[test]
+fn random_guest_accesses_never_panic_and_claims_stay_bounded() {
+    let (mut bus, mut vm, device) = pci_bus();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        // xorshift64: deterministic, so a failure reproduces.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..200_000 {
+        let r = next();
+        let len = [1, 2, 3, 4, 8, 0, 16][(r % 7) as usize];
+        let mut data = [0u8; 16];
+        data.iter_mut().for_each(|b| *b = next() as u8);
+        let data = &mut data[..len];
+        let port = CONFIG_ADDRESS_PORT.wrapping_add((r >> 8) as u16 % 12);
+        let addr = ECAM_BASE + (next() % (2 << 20));
+        match (r >> 40) % 6 {
+            0 => {
+                bus.pio_write(&mut vm, port, data);
+            }
+            1 => {
+                bus.pio_read(&mut vm, port, data);
+            }
+            2 => {
+                bus.mmio_write(&mut vm, addr, data);
+            }
+            3 => {
+                bus.mmio_read(&mut vm, addr, data);
+            }
+            4 => {
+                // Hit BAR registers and the command register of the BAR device directly.
+                let register = [0x04, 0x10, 0x14, 0x18, 0x1C][(r >> 20) as usize % 5];
+                cf8_write32(&mut bus, &mut vm, bdf(0, 3, 0), register, next() as u32);
+            }
+            _ => {
+                bus.pio_read(&mut vm, next() as u16, data);
+            }
+        }
+    }
+    // The function's own claim plus at most one per BAR.
+    assert!(bus.claims_of(device).unwrap().len() <= 4);
+    assert!(bus.total_holdings().claims <= 5);
+}

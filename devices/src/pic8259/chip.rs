@@ -141,7 +141,11 @@ impl Chip {
     }
 
     fn level_mask(&self) -> u8 {
-        if self.all_level { 0xFF } else { self.level_triggered }
+        if self.all_level {
+            0xFF
+        } else {
+            self.level_triggered
+        }
     }
 
     /// Drives input `line` (0–7) to `level`. Edge inputs latch a request on a low→high
@@ -245,7 +249,11 @@ impl Chip {
             }
             InitState::AwaitIcw3 => {
                 self.cascade = value;
-                self.init = if self.expect_icw4 { InitState::AwaitIcw4 } else { InitState::Ready };
+                self.init = if self.expect_icw4 {
+                    InitState::AwaitIcw4
+                } else {
+                    InitState::Ready
+                };
             }
             InitState::AwaitIcw4 => {
                 self.auto_eoi = value & ICW4_AUTO_EOI != 0;
@@ -261,7 +269,11 @@ impl Chip {
         if self.poll_pending {
             return self.poll();
         }
-        if self.read_isr { self.in_service } else { self.request }
+        if self.read_isr {
+            self.in_service
+        } else {
+            self.request
+        }
     }
 
     /// A read of the data port: the poll word after a poll command, else IMR.

@@ -268,7 +268,10 @@ impl Device for PicPair {
 
     fn pio_read(&mut self, _ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {
         for (index, byte) in data.iter_mut().enumerate() {
-            *byte = match u16::try_from(index).ok().and_then(|index| port.checked_add(index)) {
+            *byte = match u16::try_from(index)
+                .ok()
+                .and_then(|index| port.checked_add(index))
+            {
                 Some(port) => self.read_port(port),
                 None => OPEN_BUS,
             };
@@ -277,7 +280,10 @@ impl Device for PicPair {
 
     fn pio_write(&mut self, _ctx: &mut dyn DeviceContext, port: u16, data: &[u8]) {
         for (index, value) in data.iter().enumerate() {
-            if let Some(port) = u16::try_from(index).ok().and_then(|index| port.checked_add(index)) {
+            if let Some(port) = u16::try_from(index)
+                .ok()
+                .and_then(|index| port.checked_add(index))
+            {
                 self.write_port(port, *value);
             }
         }

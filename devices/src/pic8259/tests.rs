@@ -72,7 +72,12 @@ fn pic_icw_sequence_sets_vector_base_and_clears_mask() {
 fn pic_icw1_without_ic4_skips_icw4_and_single_skips_icw3() {
     let mut pic = PicPair::new();
     let mut ctx = FakeContext::new();
-    out(&mut pic, &mut ctx, MASTER_COMMAND, command::ICW1 | command::ICW1_SINGLE);
+    out(
+        &mut pic,
+        &mut ctx,
+        MASTER_COMMAND,
+        command::ICW1 | command::ICW1_SINGLE,
+    );
     out(&mut pic, &mut ctx, MASTER_DATA, 0x48);
     // Initialisation is over: this write is the IMR.
     out(&mut pic, &mut ctx, MASTER_DATA, 0x12);
@@ -189,7 +194,11 @@ fn pic_acknowledge_with_nothing_pending_is_spurious_irq7() {
     let (mut pic, _ctx) = initialised(ICW4_8086);
     assert_eq!(pic.take_interrupt(), None);
     assert_eq!(pic.acknowledge(), MASTER_BASE + 7);
-    assert_eq!(pic.master().in_service, 0, "a spurious IR7 does not set ISR");
+    assert_eq!(
+        pic.master().in_service,
+        0,
+        "a spurious IR7 does not set ISR"
+    );
     assert_eq!(pic.spurious_count(), 1);
 }
 
@@ -225,7 +234,12 @@ fn pic_rotate_on_eoi_makes_served_line_lowest_priority() {
     let (mut pic, mut ctx) = initialised(ICW4_8086);
     pulse(&mut pic, 3);
     assert_eq!(pic.take_interrupt(), Some(MASTER_BASE + 3));
-    out(&mut pic, &mut ctx, MASTER_COMMAND, ROTATE_ON_NON_SPECIFIC_EOI);
+    out(
+        &mut pic,
+        &mut ctx,
+        MASTER_COMMAND,
+        ROTATE_ON_NON_SPECIFIC_EOI,
+    );
     // Priority is now 4 5 6 7 0 1 3... with 3 lowest: IRQ 5 beats IRQ 1 and IRQ 3.
     pulse(&mut pic, 1);
     pulse(&mut pic, 3);
@@ -289,7 +303,10 @@ fn pic_poll_command_acknowledges_and_returns_level() {
     let (mut pic, mut ctx) = initialised(ICW4_8086);
     pulse(&mut pic, 6);
     out(&mut pic, &mut ctx, MASTER_COMMAND, POLL);
-    assert_eq!(inb(&mut pic, &mut ctx, MASTER_COMMAND), command::POLL_INTERRUPT | 6);
+    assert_eq!(
+        inb(&mut pic, &mut ctx, MASTER_COMMAND),
+        command::POLL_INTERRUPT | 6
+    );
     assert_eq!(pic.master().in_service, 0x40);
     out(&mut pic, &mut ctx, MASTER_COMMAND, POLL);
     assert_eq!(inb(&mut pic, &mut ctx, MASTER_COMMAND), 0);
@@ -330,7 +347,10 @@ fn pic_install_claims_its_six_ports() {
     let mut ctx = FakeContext::new();
     pic.install(&mut ctx).unwrap();
     assert_eq!(ctx.claims().len(), 6);
-    assert!(ctx.claims().contains(&Region::Pio(PortRange::single(ELCR_SLAVE))));
+    assert!(
+        ctx.claims()
+            .contains(&Region::Pio(PortRange::single(ELCR_SLAVE)))
+    );
     pic.remove(&mut ctx).unwrap();
     assert!(ctx.claims().is_empty());
 }

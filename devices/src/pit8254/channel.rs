@@ -185,7 +185,11 @@ impl Channel {
     }
 
     fn modulus(&self) -> u32 {
-        if self.bcd { BCD_MODULUS } else { BINARY_MODULUS }
+        if self.bcd {
+            BCD_MODULUS
+        } else {
+            BINARY_MODULUS
+        }
     }
 
     /// A control word for this counter (RW ≠ 00): all control logic reset, OUT to the mode's
@@ -213,7 +217,10 @@ impl Channel {
         if self.latched_count.is_none() {
             self.sync(now);
             let value = self.encoded_value(now);
-            self.latched_count = Some(LatchedCount { value, high_next: false });
+            self.latched_count = Some(LatchedCount {
+                value,
+                high_next: false,
+            });
         }
     }
 
@@ -259,7 +266,10 @@ impl Channel {
                     high
                 }
                 Access::LowThenHigh if !latch.high_next => {
-                    self.latched_count = Some(LatchedCount { high_next: true, ..latch });
+                    self.latched_count = Some(LatchedCount {
+                        high_next: true,
+                        ..latch
+                    });
                     low
                 }
                 Access::LowThenHigh => {
@@ -303,7 +313,11 @@ impl Channel {
 
     /// The count a written register value stands for: 0 is the largest count.
     fn decode_count(&self, raw: u16) -> u32 {
-        let count = if self.bcd { from_bcd(raw) } else { u32::from(raw) };
+        let count = if self.bcd {
+            from_bcd(raw)
+        } else {
+            u32::from(raw)
+        };
         if count == 0 { self.modulus() } else { count }
     }
 
@@ -323,7 +337,13 @@ impl Channel {
                 self.next_trigger_count = Some(count);
             }
             (Mode::OneShot | Mode::HardwareStrobe, _) => self.phase = Phase::Armed { count },
-            (Mode::RateGenerator | Mode::SquareWave, Phase::Running { count: current, start }) => {
+            (
+                Mode::RateGenerator | Mode::SquareWave,
+                Phase::Running {
+                    count: current,
+                    start,
+                },
+            ) => {
                 let elapsed = now.saturating_sub(start);
                 let periods = (elapsed / u64::from(current)).saturating_add(1);
                 let at = start.saturating_add(periods.saturating_mul(u64::from(current)));
@@ -336,7 +356,10 @@ impl Channel {
                 self.phase = if self.gate {
                     Phase::Running { count, start: now }
                 } else {
-                    Phase::Held { count, value: count % self.modulus() }
+                    Phase::Held {
+                        count,
+                        value: count % self.modulus(),
+                    }
                 };
                 self.edges_counted_to = now;
             }
@@ -351,7 +374,9 @@ impl Channel {
         self.gate = level;
         if rising {
             match (self.mode, self.phase) {
-                (mode, Phase::Armed { count } | Phase::Running { count, .. }) if mode.gate_triggered() => {
+                (mode, Phase::Armed { count } | Phase::Running { count, .. })
+                    if mode.gate_triggered() =>
+                {
                     let count = self.next_trigger_count.take().unwrap_or(count);
                     self.phase = Phase::Running { count, start: now };
                     self.edges_counted_to = now;
@@ -361,14 +386,23 @@ impl Channel {
                     self.edges_counted_to = now;
                 }
                 (_, Phase::Paused { count, elapsed }) => {
-                    self.phase = Phase::Running { count, start: now.saturating_sub(elapsed) };
+                    self.phase = Phase::Running {
+                        count,
+                        start: now.saturating_sub(elapsed),
+                    };
                 }
                 _ => {}
             }
         } else if falling {
             match (self.mode, self.phase) {
-                (Mode::InterruptOnTerminalCount | Mode::SoftwareStrobe, Phase::Running { count, start }) => {
-                    self.phase = Phase::Paused { count, elapsed: now.saturating_sub(start) };
+                (
+                    Mode::InterruptOnTerminalCount | Mode::SoftwareStrobe,
+                    Phase::Running { count, start },
+                ) => {
+                    self.phase = Phase::Paused {
+                        count,
+                        elapsed: now.saturating_sub(start),
+                    };
                 }
                 (mode, Phase::Running { count, .. }) if mode.periodic() => {
                     let value = self.counter_value(now);
@@ -385,7 +419,10 @@ impl Channel {
         if let (Some(reload), Phase::Running { .. }) = (self.reload, self.phase)
             && now >= reload.at
         {
-            self.phase = Phase::Running { count: reload.count, start: reload.at };
+            self.phase = Phase::Running {
+                count: reload.count,
+                start: reload.at,
+            };
             self.reload = None;
         }
         if matches!(self.null_count, NullCount::UntilAfter(tick) if now > tick) {
@@ -421,7 +458,9 @@ impl Channel {
             Mode::InterruptOnTerminalCount | Mode::OneShot => crossed(count),
             Mode::SoftwareStrobe | Mode::HardwareStrobe => crossed(count.saturating_add(1)),
             Mode::RateGenerator | Mode::SquareWave if count < 2 => 0,
-            Mode::RateGenerator | Mode::SquareWave => (after / count).saturating_sub(before / count),
+            Mode::RateGenerator | Mode::SquareWave => {
+                (after / count).saturating_sub(before / count)
+            }
         }
     }
 
@@ -438,12 +477,16 @@ impl Channel {
         let count = u64::from(count);
         let elapsed = now.saturating_sub(start);
         let edge = match self.mode {
-            Mode::InterruptOnTerminalCount | Mode::OneShot => Some(count).filter(|edge| *edge > elapsed),
+            Mode::InterruptOnTerminalCount | Mode::OneShot => {
+                Some(count).filter(|edge| *edge > elapsed)
+            }
             Mode::SoftwareStrobe | Mode::HardwareStrobe => {
                 Some(count.saturating_add(1)).filter(|edge| *edge > elapsed)
             }
             Mode::RateGenerator | Mode::SquareWave if count < 2 => None,
-            Mode::RateGenerator | Mode::SquareWave => Some((elapsed / count + 1).saturating_mul(count)),
+            Mode::RateGenerator | Mode::SquareWave => {
+                Some((elapsed / count + 1).saturating_mul(count))
+            }
         }?;
         Some(start.saturating_add(edge))
     }
@@ -451,7 +494,9 @@ impl Channel {
     /// The period of OUT's rising edges while running periodically (modes 2 and 3).
     pub fn period(&self) -> Option<Ticks> {
         match self.phase {
-            Phase::Running { count, .. } if self.mode.periodic() && count >= 2 => Some(u64::from(count)),
+            Phase::Running { count, .. } if self.mode.periodic() && count >= 2 => {
+                Some(u64::from(count))
+            }
             _ => None,
         }
     }
@@ -498,7 +543,11 @@ impl Channel {
     /// The counting element as the guest reads it (BCD digits in BCD mode).
     fn encoded_value(&self, now: Ticks) -> u16 {
         let value = self.counter_value(now);
-        if self.bcd { to_bcd(value) } else { value as u16 }
+        if self.bcd {
+            to_bcd(value)
+        } else {
+            value as u16
+        }
     }
 }
 

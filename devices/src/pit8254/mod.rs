@@ -185,7 +185,9 @@ impl Pit8254 {
 
     /// Counter `index`'s OUT pin at `now` (None for an index above 2).
     pub fn output(&self, index: usize, now: Nanos) -> Option<bool> {
-        self.counters.get(index).map(|counter| counter.output(ticks_at(now)))
+        self.counters
+            .get(index)
+            .map(|counter| counter.output(ticks_at(now)))
     }
 
     /// Counts the edges of OUT0 up to `now` and gives IRQ 0 one edge if there were any.
@@ -341,7 +343,10 @@ impl Device for Pit8254 {
         let now = ctx.now();
         self.catch_up(ctx, ticks_at(now));
         for (index, byte) in data.iter_mut().enumerate() {
-            *byte = match u16::try_from(index).ok().and_then(|index| port.checked_add(index)) {
+            *byte = match u16::try_from(index)
+                .ok()
+                .and_then(|index| port.checked_add(index))
+            {
                 Some(port) => self.read_port(port, now),
                 None => OPEN_BUS,
             };
@@ -353,7 +358,10 @@ impl Device for Pit8254 {
         self.catch_up(ctx, now);
         let mut counter0_changed = false;
         for (index, value) in data.iter().enumerate() {
-            if let Some(port) = u16::try_from(index).ok().and_then(|index| port.checked_add(index)) {
+            if let Some(port) = u16::try_from(index)
+                .ok()
+                .and_then(|index| port.checked_add(index))
+            {
                 counter0_changed |= self.write_port(port, *value, now);
             }
         }

@@ -7,7 +7,10 @@ use crate::testing::FakeContext;
 
 /// Control words: counter in bits 7–6, access in 5–4, mode in 3–1, BCD in 0.
 const fn control_word(counter: u8, access: u8, mode: u8, bcd: bool) -> u8 {
-    (counter << control::SELECT_SHIFT) | (access << control::ACCESS_SHIFT) | (mode << control::MODE_SHIFT) | bcd as u8
+    (counter << control::SELECT_SHIFT)
+        | (access << control::ACCESS_SHIFT)
+        | (mode << control::MODE_SHIFT)
+        | bcd as u8
 }
 const LOW: u8 = 1;
 const HIGH: u8 = 2;
@@ -38,14 +41,24 @@ fn at_tick(ctx: &mut FakeContext, tick: u64) {
 }
 
 fn program(pit: &mut Pit8254, ctx: &mut FakeContext, counter: u8, mode: u8, count: u16) {
-    out(pit, ctx, CONTROL, control_word(counter, LOW_HIGH, mode, false));
+    out(
+        pit,
+        ctx,
+        CONTROL,
+        control_word(counter, LOW_HIGH, mode, false),
+    );
     let [low, high] = count.to_le_bytes();
     out(pit, ctx, COUNTER0 + u16::from(counter), low);
     out(pit, ctx, COUNTER0 + u16::from(counter), high);
 }
 
 fn read_count(pit: &mut Pit8254, ctx: &mut FakeContext, counter: u8) -> u16 {
-    out(pit, ctx, CONTROL, control_word(counter, control::LATCH, 0, false));
+    out(
+        pit,
+        ctx,
+        CONTROL,
+        control_word(counter, control::LATCH, 0, false),
+    );
     let low = inb(pit, ctx, COUNTER0 + u16::from(counter));
     let high = inb(pit, ctx, COUNTER0 + u16::from(counter));
     u16::from_le_bytes([low, high])
@@ -67,7 +80,14 @@ fn pit_mode2_divides_the_clock_exactly() {
 fn pit_mode2_counts_n_down_to_1_and_pulses_out_low_for_one_clock() {
     let (mut pit, mut ctx) = powered();
     program(&mut pit, &mut ctx, 0, 2, 100);
-    for (tick, count, out) in [(0, 100, true), (1, 99, true), (98, 2, true), (99, 1, false), (100, 100, true), (250, 50, true)] {
+    for (tick, count, out) in [
+        (0, 100, true),
+        (1, 99, true),
+        (98, 2, true),
+        (99, 1, false),
+        (100, 100, true),
+        (250, 50, true),
+    ] {
         at_tick(&mut ctx, tick);
         assert_eq!(read_count(&mut pit, &mut ctx, 0), count, "tick {tick}");
         assert_eq!(pit.output(0, ctx.now()), Some(out), "tick {tick}");
@@ -133,7 +153,9 @@ fn pit_mode3_odd_count_is_high_one_clock_longer() {
     let (mut pit, mut ctx) = powered();
     out(&mut pit, &mut ctx, PORT_B, port_b::GATE2);
     program(&mut pit, &mut ctx, 2, 3, 5);
-    let highs: Vec<bool> = (0..5).map(|tick| pit.output(2, nanos_for(tick)).unwrap()).collect();
+    let highs: Vec<bool> = (0..5)
+        .map(|tick| pit.output(2, nanos_for(tick)).unwrap())
+        .collect();
     assert_eq!(highs, [true, true, true, false, false]);
 }
 
@@ -141,7 +163,9 @@ fn pit_mode3_odd_count_is_high_one_clock_longer() {
 fn pit_mode4_strobes_out_low_for_one_clock() {
     let (mut pit, mut ctx) = powered();
     program(&mut pit, &mut ctx, 0, 4, 5);
-    let outs: Vec<bool> = (0..8).map(|tick| pit.output(0, nanos_for(tick)).unwrap()).collect();
+    let outs: Vec<bool> = (0..8)
+        .map(|tick| pit.output(0, nanos_for(tick)).unwrap())
+        .collect();
     assert_eq!(outs, [true, true, true, true, true, false, true, true]);
     ctx.fire_due(&mut pit, 1_000_000);
     assert_eq!(ctx.irq_rising_edges(IRQ), 1);
@@ -154,7 +178,9 @@ fn pit_mode1_one_shot_waits_for_the_gate_rising_edge() {
     at_tick(&mut ctx, 10);
     assert_eq!(pit.output(2, ctx.now()), Some(true));
     out(&mut pit, &mut ctx, PORT_B, port_b::GATE2);
-    let outs: Vec<bool> = (10..16).map(|tick| pit.output(2, nanos_for(tick)).unwrap()).collect();
+    let outs: Vec<bool> = (10..16)
+        .map(|tick| pit.output(2, nanos_for(tick)).unwrap())
+        .collect();
     assert_eq!(outs, [false, false, false, false, true, true]);
 }
 
@@ -210,10 +236,20 @@ fn pit_counter_latch_freezes_the_count_until_read() {
     let (mut pit, mut ctx) = powered();
     program(&mut pit, &mut ctx, 0, 2, 1000);
     at_tick(&mut ctx, 100);
-    out(&mut pit, &mut ctx, CONTROL, control_word(0, control::LATCH, 0, false));
+    out(
+        &mut pit,
+        &mut ctx,
+        CONTROL,
+        control_word(0, control::LATCH, 0, false),
+    );
     at_tick(&mut ctx, 300);
     // A second latch command before the first is read is ignored.
-    out(&mut pit, &mut ctx, CONTROL, control_word(0, control::LATCH, 0, false));
+    out(
+        &mut pit,
+        &mut ctx,
+        CONTROL,
+        control_word(0, control::LATCH, 0, false),
+    );
     let low = inb(&mut pit, &mut ctx, COUNTER0);
     let high = inb(&mut pit, &mut ctx, COUNTER0);
     assert_eq!(u16::from_le_bytes([low, high]), 900);
@@ -223,16 +259,37 @@ fn pit_counter_latch_freezes_the_count_until_read() {
 #[test]
 fn pit_read_back_latches_status_then_count() {
     let (mut pit, mut ctx) = powered();
-    out(&mut pit, &mut ctx, CONTROL, control_word(1, LOW_HIGH, 2, false));
+    out(
+        &mut pit,
+        &mut ctx,
+        CONTROL,
+        control_word(1, LOW_HIGH, 2, false),
+    );
     // Null count until a count is written.
-    out(&mut pit, &mut ctx, CONTROL, READ_BACK | control::READ_BACK_NO_COUNT | (control::READ_BACK_COUNTER0 << 1));
-    assert_eq!(inb(&mut pit, &mut ctx, COUNTER1), status::OUTPUT | status::NULL_COUNT | (3 << 4) | (2 << 1));
+    out(
+        &mut pit,
+        &mut ctx,
+        CONTROL,
+        READ_BACK | control::READ_BACK_NO_COUNT | (control::READ_BACK_COUNTER0 << 1),
+    );
+    assert_eq!(
+        inb(&mut pit, &mut ctx, COUNTER1),
+        status::OUTPUT | status::NULL_COUNT | (3 << 4) | (2 << 1)
+    );
     out(&mut pit, &mut ctx, COUNTER1, 0x34);
     out(&mut pit, &mut ctx, COUNTER1, 0x12);
     at_tick(&mut ctx, 1);
-    out(&mut pit, &mut ctx, CONTROL, READ_BACK | (control::READ_BACK_COUNTER0 << 1));
+    out(
+        &mut pit,
+        &mut ctx,
+        CONTROL,
+        READ_BACK | (control::READ_BACK_COUNTER0 << 1),
+    );
     at_tick(&mut ctx, 5);
-    assert_eq!(inb(&mut pit, &mut ctx, COUNTER1), status::OUTPUT | (3 << 4) | (2 << 1));
+    assert_eq!(
+        inb(&mut pit, &mut ctx, COUNTER1),
+        status::OUTPUT | (3 << 4) | (2 << 1)
+    );
     assert_eq!(inb(&mut pit, &mut ctx, COUNTER1), 0x33);
     assert_eq!(inb(&mut pit, &mut ctx, COUNTER1), 0x12);
 }
@@ -242,10 +299,18 @@ fn pit_null_count_clears_one_clock_after_the_count_is_written() {
     let (mut pit, mut ctx) = powered();
     program(&mut pit, &mut ctx, 0, 2, 500);
     let status_of = |pit: &mut Pit8254, ctx: &mut FakeContext| {
-        out(pit, ctx, CONTROL, READ_BACK | control::READ_BACK_NO_COUNT | control::READ_BACK_COUNTER0);
+        out(
+            pit,
+            ctx,
+            CONTROL,
+            READ_BACK | control::READ_BACK_NO_COUNT | control::READ_BACK_COUNTER0,
+        );
         inb(pit, ctx, COUNTER0)
     };
-    assert_eq!(status_of(&mut pit, &mut ctx) & status::NULL_COUNT, status::NULL_COUNT);
+    assert_eq!(
+        status_of(&mut pit, &mut ctx) & status::NULL_COUNT,
+        status::NULL_COUNT
+    );
     at_tick(&mut ctx, 1);
     assert_eq!(status_of(&mut pit, &mut ctx) & status::NULL_COUNT, 0);
 }
@@ -277,7 +342,12 @@ fn pit_live_reads_alternate_low_and_high_bytes() {
 #[test]
 fn pit_bcd_mode_counts_in_decimal_digits() {
     let (mut pit, mut ctx) = powered();
-    out(&mut pit, &mut ctx, CONTROL, control_word(0, LOW_HIGH, 2, true));
+    out(
+        &mut pit,
+        &mut ctx,
+        CONTROL,
+        control_word(0, LOW_HIGH, 2, true),
+    );
     out(&mut pit, &mut ctx, COUNTER0, 0x00);
     out(&mut pit, &mut ctx, COUNTER0, 0x10); // 1000 in BCD
     at_tick(&mut ctx, 1);
@@ -285,7 +355,12 @@ fn pit_bcd_mode_counts_in_decimal_digits() {
     at_tick(&mut ctx, 1000 + 1);
     assert_eq!(read_count(&mut pit, &mut ctx, 0), 0x0999);
     // A zero count in BCD is 10000.
-    out(&mut pit, &mut ctx, CONTROL, control_word(0, LOW_HIGH, 2, true));
+    out(
+        &mut pit,
+        &mut ctx,
+        CONTROL,
+        control_word(0, LOW_HIGH, 2, true),
+    );
     out(&mut pit, &mut ctx, COUNTER0, 0);
     out(&mut pit, &mut ctx, COUNTER0, 0);
     at_tick(&mut ctx, 1001 + 1);
@@ -327,7 +402,12 @@ fn pit_reprogramming_or_power_off_drops_the_timer() {
     program(&mut pit, &mut ctx, 0, 2, 1193);
     assert_eq!(ctx.timers().len(), 1);
     // A control word without a count stops counter 0.
-    out(&mut pit, &mut ctx, CONTROL, control_word(0, LOW_HIGH, 2, false));
+    out(
+        &mut pit,
+        &mut ctx,
+        CONTROL,
+        control_word(0, LOW_HIGH, 2, false),
+    );
     assert!(ctx.timers().is_empty());
     program(&mut pit, &mut ctx, 0, 3, 1193);
     assert_eq!(ctx.timers().len(), 1);
@@ -345,7 +425,10 @@ fn pit_port_b_stores_gate_and_speaker_and_toggles_refresh() {
     assert_eq!(first & 0xC0, 0);
     ctx.set_now(REFRESH_TOGGLE_NS);
     let second = inb(&mut pit, &mut ctx, PORT_B);
-    assert_ne!(first & port_b::REFRESH_TOGGLE, second & port_b::REFRESH_TOGGLE);
+    assert_ne!(
+        first & port_b::REFRESH_TOGGLE,
+        second & port_b::REFRESH_TOGGLE
+    );
 }
 
 #[test]

@@ -45,11 +45,16 @@ pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(DAYS_PER_ERA);
     let day_of_era = shifted.rem_euclid(DAYS_PER_ERA);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u8;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 } as u8;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u8;
     let year = year_of_era + era * YEARS_PER_ERA + i64::from(month <= 2);
     (year, month, day)
 }
@@ -126,7 +131,13 @@ pub fn encode_hour(hour: u8, binary: bool, twenty_four: bool) -> u8 {
 
 /// The hours register as hour 0–23, or `None` if it names no hour.
 pub fn decode_hour(byte: u8, binary: bool, twenty_four: bool) -> Option<u8> {
-    let strict = |value: u8| if binary { Some(value) } else { from_bcd_strict(value) };
+    let strict = |value: u8| {
+        if binary {
+            Some(value)
+        } else {
+            from_bcd_strict(value)
+        }
+    };
     if twenty_four {
         return strict(byte).filter(|hour| *hour < 24);
     }
@@ -141,7 +152,10 @@ mod tests {
     #[test]
     fn rtc_calendar_epoch_is_thursday_first_of_january_1970() {
         let epoch = DateTime::from_seconds(0);
-        assert_eq!((epoch.year, epoch.month, epoch.day, epoch.weekday), (1970, 1, 1, 5));
+        assert_eq!(
+            (epoch.year, epoch.month, epoch.day, epoch.weekday),
+            (1970, 1, 1, 5)
+        );
     }
 
     #[test]
@@ -154,7 +168,12 @@ mod tests {
             (-1, (1969, 12, 31, 23, 59, 59, 4)),
         ] {
             let dt = DateTime::from_seconds(seconds);
-            assert_eq!((dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.weekday), date);
+            assert_eq!(
+                (
+                    dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.weekday
+                ),
+                date
+            );
             assert_eq!(dt.to_seconds(), seconds);
         }
     }

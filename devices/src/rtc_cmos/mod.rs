@@ -331,7 +331,8 @@ impl RtcCmos {
 
     /// Update boundaries passed in (from, to].
     fn updates_between(&self, from: i128, to: i128) -> i128 {
-        (to - self.anchor_ns).div_euclid(NANOS_PER_SECOND) - (from - self.anchor_ns).div_euclid(NANOS_PER_SECOND)
+        (to - self.anchor_ns).div_euclid(NANOS_PER_SECOND)
+            - (from - self.anchor_ns).div_euclid(NANOS_PER_SECOND)
     }
 
     /// The periodic interrupt period as a fraction: boundaries at multiples of
@@ -347,7 +348,8 @@ impl RtcCmos {
     }
 
     fn periodic_between(&self, from: i128, to: i128, divisor: i128) -> i128 {
-        let index = |t: i128| ((t - self.anchor_ns) * TIME_BASE_HZ).div_euclid(divisor * NANOS_PER_SECOND);
+        let index =
+            |t: i128| ((t - self.anchor_ns) * TIME_BASE_HZ).div_euclid(divisor * NANOS_PER_SECOND);
         index(to) - index(from)
     }
 
@@ -358,7 +360,11 @@ impl RtcCmos {
             if byte & ALARM_DONT_CARE == ALARM_DONT_CARE {
                 return AlarmField::Any;
             }
-            let value = if binary { Some(byte) } else { calendar::from_bcd_strict(byte) };
+            let value = if binary {
+                Some(byte)
+            } else {
+                calendar::from_bcd_strict(byte)
+            };
             match value {
                 Some(value) if value < limit => AlarmField::Exactly(i64::from(value)),
                 _ => AlarmField::Never,
@@ -368,10 +374,15 @@ impl RtcCmos {
         let hours = if hours_byte & ALARM_DONT_CARE == ALARM_DONT_CARE {
             AlarmField::Any
         } else {
-            decode_hour(hours_byte, binary, self.twenty_four())
-                .map_or(AlarmField::Never, |hour| AlarmField::Exactly(i64::from(hour)))
+            decode_hour(hours_byte, binary, self.twenty_four()).map_or(AlarmField::Never, |hour| {
+                AlarmField::Exactly(i64::from(hour))
+            })
         };
-        [field(register::SECONDS_ALARM, 60), field(register::MINUTES_ALARM, 60), hours]
+        [
+            field(register::SECONDS_ALARM, 60),
+            field(register::MINUTES_ALARM, 60),
+            hours,
+        ]
     }
 
     /// Whether the clock shows the alarm time at some second in [first, last].
@@ -452,7 +463,10 @@ impl RtcCmos {
         let fields = [
             (register::SECONDS, encode(time.second, binary)),
             (register::MINUTES, encode(time.minute, binary)),
-            (register::HOURS, encode_hour(time.hour, binary, self.twenty_four())),
+            (
+                register::HOURS,
+                encode_hour(time.hour, binary, self.twenty_four()),
+            ),
             (register::WEEKDAY, encode(time.weekday, binary)),
             (register::DAY, encode(time.day, binary)),
             (register::MONTH, encode(time.month, binary)),
@@ -469,10 +483,10 @@ impl RtcCmos {
         let binary = self.binary();
         let get = |index: u8| decode(self.ram[usize::from(index)], binary);
         let hours_byte = self.ram[usize::from(register::HOURS)];
-        let hour = decode_hour(hours_byte, binary, self.twenty_four()).unwrap_or_else(|| {
-            decode(hours_byte & !calendar::PM, binary).min(23)
-        });
-        let year = i64::from(get(register::CENTURY).min(99)) * 100 + i64::from(get(register::YEAR).min(99));
+        let hour = decode_hour(hours_byte, binary, self.twenty_four())
+            .unwrap_or_else(|| decode(hours_byte & !calendar::PM, binary).min(23));
+        let year = i64::from(get(register::CENTURY).min(99)) * 100
+            + i64::from(get(register::YEAR).min(99));
         DateTime {
             year,
             month: get(register::MONTH).clamp(1, 12),
@@ -609,12 +623,21 @@ impl RtcCmos {
             self.ram[usize::from(high_index)] = b;
         };
         put16(register::BASE_MEMORY_LOW, register::BASE_MEMORY_HIGH, base);
-        put16(register::EXTENDED_MEMORY_LOW, register::EXTENDED_MEMORY_HIGH, extended);
-        put16(register::EXTENDED_MEMORY_COPY_LOW, register::EXTENDED_MEMORY_COPY_HIGH, extended);
+        put16(
+            register::EXTENDED_MEMORY_LOW,
+            register::EXTENDED_MEMORY_HIGH,
+            extended,
+        );
+        put16(
+            register::EXTENDED_MEMORY_COPY_LOW,
+            register::EXTENDED_MEMORY_COPY_HIGH,
+            extended,
+        );
         put16(register::HIGH_MEMORY_LOW, register::HIGH_MEMORY_HIGH, high);
         let first = usize::from(register::ABOVE_4G_FIRST);
         self.ram[first..first + 3].copy_from_slice(&above.to_le_bytes()[..3]);
-        let sum: u16 = self.ram[usize::from(register::CHECKSUM_FIRST)..=usize::from(register::CHECKSUM_LAST)]
+        let sum: u16 = self.ram
+            [usize::from(register::CHECKSUM_FIRST)..=usize::from(register::CHECKSUM_LAST)]
             .iter()
             .map(|byte| u16::from(*byte))
             .sum();
@@ -679,7 +702,10 @@ impl Device for RtcCmos {
 
     fn pio_read(&mut self, ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {
         for (index, byte) in data.iter_mut().enumerate() {
-            *byte = match u16::try_from(index).ok().and_then(|index| port.checked_add(index)) {
+            *byte = match u16::try_from(index)
+                .ok()
+                .and_then(|index| port.checked_add(index))
+            {
                 Some(DATA_PORT) => self.read_data(ctx),
                 _ => OPEN_BUS,
             };
@@ -688,7 +714,10 @@ impl Device for RtcCmos {
 
     fn pio_write(&mut self, ctx: &mut dyn DeviceContext, port: u16, data: &[u8]) {
         for (index, value) in data.iter().enumerate() {
-            match u16::try_from(index).ok().and_then(|index| port.checked_add(index)) {
+            match u16::try_from(index)
+                .ok()
+                .and_then(|index| port.checked_add(index))
+            {
                 Some(INDEX_PORT) => {
                     self.index = value & INDEX_MASK;
                     self.nmi_masked = value & NMI_MASK != 0;

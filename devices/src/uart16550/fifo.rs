@@ -26,7 +26,11 @@ impl Default for ByteFifo {
 impl ByteFifo {
     /// An empty FIFO.
     pub const fn new() -> Self {
-        ByteFifo { bytes: [0; FIFO_CAPACITY], head: 0, len: 0 }
+        ByteFifo {
+            bytes: [0; FIFO_CAPACITY],
+            head: 0,
+            len: 0,
+        }
     }
 
     /// Bytes stored.

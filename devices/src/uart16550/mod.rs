@@ -81,9 +81,15 @@ pub struct UartConfig {
 
 impl UartConfig {
     /// COM1: ports 0x3F8–0x3FF, IRQ 4.
-    pub const COM1: UartConfig = UartConfig { base: 0x3F8, irq: IrqLine(4) };
+    pub const COM1: UartConfig = UartConfig {
+        base: 0x3F8,
+        irq: IrqLine(4),
+    };
     /// COM2: ports 0x2F8–0x2FF, IRQ 3.
-    pub const COM2: UartConfig = UartConfig { base: 0x2F8, irq: IrqLine(3) };
+    pub const COM2: UartConfig = UartConfig {
+        base: 0x2F8,
+        irq: IrqLine(3),
+    };
 }
 
 /// Why a byte offered to the receiver was not stored.
@@ -295,9 +301,12 @@ impl<B: UartBackend> Uart16550<B> {
         if self.loopback() {
             let outputs = self.modem_control;
             let mut lines = 0;
-            for (output, input) in
-                [(mcr::RTS, msr::CTS), (mcr::DTR, msr::DSR), (mcr::OUT1, msr::RI), (mcr::OUT2, msr::DCD)]
-            {
+            for (output, input) in [
+                (mcr::RTS, msr::CTS),
+                (mcr::DTR, msr::DSR),
+                (mcr::OUT1, msr::RI),
+                (mcr::OUT2, msr::DCD),
+            ] {
                 if outputs & output != 0 {
                     lines |= input;
                 }
@@ -311,7 +320,11 @@ impl<B: UartBackend> Uart16550<B> {
     fn refresh_modem_lines(&mut self) {
         let lines = self.current_modem_lines();
         let changed = lines ^ self.modem_lines;
-        for (line, delta) in [(msr::CTS, msr::DELTA_CTS), (msr::DSR, msr::DELTA_DSR), (msr::DCD, msr::DELTA_DCD)] {
+        for (line, delta) in [
+            (msr::CTS, msr::DELTA_CTS),
+            (msr::DSR, msr::DELTA_DSR),
+            (msr::DCD, msr::DELTA_DCD),
+        ] {
             if changed & line != 0 {
                 self.modem_deltas |= delta;
             }
@@ -329,7 +342,11 @@ impl<B: UartBackend> Uart16550<B> {
             return Some(iir::LINE_STATUS);
         }
         if enabled & ier::RECEIVED_DATA != 0 {
-            let trigger = if self.fifos_enabled { self.trigger_level } else { 1 };
+            let trigger = if self.fifos_enabled {
+                self.trigger_level
+            } else {
+                1
+            };
             if self.receiver.len() >= trigger {
                 return Some(iir::RECEIVED_DATA);
             }
@@ -376,13 +393,21 @@ impl<B: UartBackend> Uart16550<B> {
                 if pending == Some(iir::THR_EMPTY) {
                     self.thr_empty_pending = false;
                 }
-                let fifo_bits = if self.fifos_enabled { iir::FIFOS_ENABLED } else { 0 };
+                let fifo_bits = if self.fifos_enabled {
+                    iir::FIFOS_ENABLED
+                } else {
+                    0
+                };
                 pending.unwrap_or(iir::NO_INTERRUPT) | fifo_bits
             }
             offset::LINE_CONTROL => self.line_control,
             offset::MODEM_CONTROL => self.modem_control,
             offset::LINE_STATUS => {
-                let ready = if self.receiver.is_empty() { 0 } else { lsr::DATA_READY };
+                let ready = if self.receiver.is_empty() {
+                    0
+                } else {
+                    lsr::DATA_READY
+                };
                 let value = ready | self.line_errors | lsr::THR_EMPTY | lsr::TRANSMITTER_EMPTY;
                 self.line_errors = 0;
                 value
@@ -464,7 +489,8 @@ impl<B: UartBackend> Uart16550<B> {
     }
 
     fn register_of(&self, port: u16) -> Option<u16> {
-        port.checked_sub(self.ports.first()).filter(|offset| *offset < PORT_COUNT)
+        port.checked_sub(self.ports.first())
+            .filter(|offset| *offset < PORT_COUNT)
     }
 }
 

@@ -42,6 +42,28 @@ pub fn write_str(text: &str) {
     }
 }
 
+/// COM1's line status register (base + 5).
+const LINE_STATUS: u16 = COM1_BASE + 5;
+/// LSR bit 6: transmitter empty (holding register and shift register both idle).
+const LSR_TRANSMITTER_EMPTY: u8 = 1 << 6;
+/// Polls before giving up on a UART that never drains (absent or broken).
+const DRAIN_POLLS: u32 = 1_000_000;
+
+/// Wait until everything written has left the UART (bounded: a missing UART reads 0xFF).
+pub fn drain() {
+    if COM1.lock().is_none() {
+        return;
+    }
+    let mut status = x86_64::instructions::port::Port::<u8>::new(LINE_STATUS);
+    for _ in 0..DRAIN_POLLS {
+        // SAFETY: reading COM1's line status register has no side effect on transmission.
+        if unsafe { status.read() } & LSR_TRANSMITTER_EMPTY != 0 {
+            return;
+        }
+        core::hint::spin_loop();
+    }
+}
+
 /// Break the lock for the fault path (see the module docs of `console`).
 pub fn force_unlock() {
     if COM1.is_locked() {

@@ -120,7 +120,7 @@ unsafe extern "C" {
 
 /// The address the VMCS's HOST_RIP must hold.
 pub fn exit_stub_address() -> u64 {
-    hv_vmx_exit as usize as u64
+    hv_vmx_exit as *const () as u64
 }
 
 /// Enter the guest of the current VMCS and return at its next VM exit.

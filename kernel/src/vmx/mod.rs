@@ -1,6 +1,7 @@
 //! Intel VT-x: capability discovery and VMX operation (Intel SDM Vol. 3C, chapters 24–25 and
 //! appendix A "VMX capability reporting facility").
 pub mod caps;
+pub mod entry;
 pub mod ept;
 pub mod exit_reason;
 pub mod fields;
@@ -62,4 +63,45 @@ pub fn report_and_toggle() -> VmxStatus {
     }
     let _ = physical::with_frames(|frames| frames.free(frame));
     VmxStatus { caps: Some(caps), vmxon: result }
+}
+
+/// VMX operation held on for running VMs; dropping it leaves VMX operation.
+pub struct VmxOn {
+    region: x86_64::structures::paging::PhysFrame,
+}
+
+impl Drop for VmxOn {
+    fn drop(&mut self) {
+        vmxon::disable();
+        let _ = physical::with_frames(|frames| frames.free(self.region));
+    }
+}
+
+/// Enter VMX operation for running VMs (after [`report_and_toggle`] showed it works), and
+/// turn on CR4.OSXSAVE where the CPU has XSAVE so guests can use XSETBV.
+pub fn enable_for_vms(caps: &VmxCapabilities) -> Result<VmxOn, VmxError> {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    let has_xsave = raw_cpuid::CpuId::new().get_feature_info().is_some_and(|f| f.has_xsave());
+    if has_xsave {
+        // SAFETY: the CPU has XSAVE, so OSXSAVE may be set; the hypervisor uses no extended
+        // state itself, this only lets XSETBV run on the guest's behalf.
+        unsafe { Cr4::update(|flags| flags.insert(Cr4Flags::OSXSAVE)) };
+    }
+    let frame = physical::allocate_zeroed(1, physical::FRAME_BYTES)
+        .map_err(|_| VmxError::RegionTooSmall { needed: caps.region_size })?
+        .start;
+    let physical_address = frame.start_address().as_u64();
+    // SAFETY: the frame was just allocated for this region alone and is mapped by the window.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(
+            physical::to_virtual(physical_address) as *mut u8,
+            physical::FRAME_BYTES as usize,
+        )
+    };
+    let mut region = VmxonRegion { physical: physical_address, bytes };
+    if let Err(error) = vmxon::enable(caps, &mut region) {
+        let _ = physical::with_frames(|frames| frames.free(frame));
+        return Err(error);
+    }
+    Ok(VmxOn { region: frame })
 }

@@ -36,7 +36,8 @@ const GATE_BYTES: usize = 16;
 const NO_FAULT: u64 = u64::MAX;
 
 /// The IDT itself: two quadwords per gate, written once by [`install`].
-static IDT: [AtomicU64; EXCEPTION_VECTORS * 2] = [const { AtomicU64::new(0) }; EXCEPTION_VECTORS * 2];
+static IDT: [AtomicU64; EXCEPTION_VECTORS * 2] =
+    [const { AtomicU64::new(0) }; EXCEPTION_VECTORS * 2];
 /// Where the handler resumes after an expected fault; 0 = none expected.
 static RECOVERY_RIP: AtomicU64 = AtomicU64::new(0);
 /// Vector of the last expected fault, or [`NO_FAULT`].
@@ -99,7 +100,7 @@ macro_rules! stubs {
         )*
         /// The entry stub of every vector, in vector order.
         fn stub_addresses() -> [u64; EXCEPTION_VECTORS] {
-            [$($name as usize as u64),*]
+            [$($name as extern "sysv64" fn() as usize as u64),*]
         }
     };
 }

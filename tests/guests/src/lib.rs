@@ -42,8 +42,6 @@ pub const STATUS_FAILURE: u32 = 1;
 pub const STATUS_PANIC: u32 = 2;
 /// Exit status after an exception the guest did not expect.
 pub const STATUS_EXCEPTION: u32 = 3;
-/// Exit status of a guest whose access was expected to stop the VM but returned.
-pub const STATUS_NOT_STOPPED: u32 = 4;
 
 /// What the hypervisor hands a long-mode guest at entry (RDI, RSI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

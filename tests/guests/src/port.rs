@@ -13,7 +13,9 @@ use core::arch::asm;
 pub fn inb(port: u16) -> u8 {
     let value: u8;
     // SAFETY: port input writes only AL (see the module doc on device side effects).
-    unsafe { asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags))
+    };
     value
 }
 
@@ -21,7 +23,9 @@ pub fn inb(port: u16) -> u8 {
 pub fn inw(port: u16) -> u16 {
     let value: u16;
     // SAFETY: port input writes only AX.
-    unsafe { asm!("in ax, dx", in("dx") port, out("ax") value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("in ax, dx", in("dx") port, out("ax") value, options(nomem, nostack, preserves_flags))
+    };
     value
 }
 
@@ -29,26 +33,34 @@ pub fn inw(port: u16) -> u16 {
 pub fn inl(port: u16) -> u32 {
     let value: u32;
     // SAFETY: port input writes only EAX.
-    unsafe { asm!("in eax, dx", in("dx") port, out("eax") value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("in eax, dx", in("dx") port, out("eax") value, options(nomem, nostack, preserves_flags))
+    };
     value
 }
 
 /// Writes a byte to `port` (`out dx, al`).
 pub fn outb(port: u16, value: u8) {
     // SAFETY: port output reads only DX and AL.
-    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+    };
 }
 
 /// Writes a 16-bit word to `port` (`out dx, ax`).
 pub fn outw(port: u16, value: u16) {
     // SAFETY: port output reads only DX and AX.
-    unsafe { asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("out dx, ax", in("dx") port, in("ax") value, options(nomem, nostack, preserves_flags))
+    };
 }
 
 /// Writes a 32-bit doubleword to `port` (`out dx, eax`).
 pub fn outl(port: u16, value: u32) {
     // SAFETY: port output reads only DX and EAX.
-    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags))
+    };
 }
 
 /// Reads `buf.len()` bytes from `port` into `buf` with one `rep insb`.
@@ -103,26 +115,16 @@ pub fn outsw(port: u16, data: &[u16]) {
 pub fn inb_imm<const PORT: u8>() -> u8 {
     let value: u8;
     // SAFETY: port input writes only AL.
-    unsafe { asm!("in al, {port}", port = const PORT, out("al") value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("in al, {port}", port = const PORT, out("al") value, options(nomem, nostack, preserves_flags))
+    };
     value
 }
 
 /// Writes a byte with the immediate-port form (`out imm8, al`).
 pub fn outb_imm<const PORT: u8>(value: u8) {
     // SAFETY: port output reads only AL.
-    unsafe { asm!("out {port}, al", port = const PORT, in("al") value, options(nomem, nostack, preserves_flags)) };
-}
-
-/// Reads a doubleword with the immediate-port form (`in eax, imm8`).
-pub fn inl_imm<const PORT: u8>() -> u32 {
-    let value: u32;
-    // SAFETY: port input writes only EAX.
-    unsafe { asm!("in eax, {port}", port = const PORT, out("eax") value, options(nomem, nostack, preserves_flags)) };
-    value
-}
-
-/// Writes a doubleword with the immediate-port form (`out imm8, eax`).
-pub fn outl_imm<const PORT: u8>(value: u32) {
-    // SAFETY: port output reads only EAX.
-    unsafe { asm!("out {port}, eax", port = const PORT, in("eax") value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("out {port}, al", port = const PORT, in("al") value, options(nomem, nostack, preserves_flags))
+    };
 }

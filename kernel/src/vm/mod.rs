@@ -1,0 +1,219 @@
+//! Virtual machines: guest RAM under EPT, one vCPU, the device bus with the PC models, and the
+//! run loop that enters the guest, dispatches each exit (`exits`) and resumes.
+//!
+//! The exit path reads top to bottom: `vmx::entry` returns at a VM exit → [`Vm::run`] reads the
+//! reason → `exits::handle` → a handler (port I/O and MMIO go to `devices::bus::Bus`, whose
+//! models may raise lines or DMA through [`platform::Platform`]) → back into the guest.
+
+pub mod console;
+pub mod critical_sections;
+pub mod diagnostic;
+pub mod ept_tables;
+pub mod exits;
+pub mod guest_access;
+pub mod guest_paging;
+pub mod launcher;
+pub mod loader;
+pub mod machine;
+pub mod memory;
+pub mod platform;
+pub mod stats;
+pub mod vcpu;
+pub mod vmcs_setup;
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use devices::bus::{Bus, BusError};
+use devices::interface::{VmConfig, VmRequest};
+use spin::Once;
+
+use crate::arch::x86_64::tsc;
+use crate::mm::frames::FrameError;
+use crate::vmx::caps::VmxCapabilities;
+use crate::vmx::ept::{Ept, EptError, EptFlags};
+use crate::vmx::exit_reason::ExitReasonWord;
+use crate::vmx::fields::VmcsField as F;
+use ept_tables::FrameTables;
+use exits::{CpuidOverride, Flow};
+use loader::{BootArguments, GuestImage, LoadError};
+use memory::GuestMemory;
+use platform::Platform;
+use stats::ExitStats;
+use vcpu::{Vcpu, VcpuError, read};
+
+static CAPABILITIES: Once<VmxCapabilities> = Once::new();
+
+/// The VMX capabilities of this CPU, once VMs may run.
+pub fn capabilities() -> Option<&'static VmxCapabilities> {
+    CAPABILITIES.get()
+}
+
+/// Record the capabilities VMs run with.
+pub fn set_capabilities(caps: VmxCapabilities) {
+    CAPABILITIES.call_once(|| caps);
+}
+
+/// How a VM ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmEnd {
+    /// The guest asked to stop (debug-exit port or hypercall) with this status.
+    Exited { status: u32 },
+    /// The guest asked for a reset (i8042, port 0xCF9); a VM without firmware cannot reboot.
+    Reset,
+    /// The hypervisor stopped the VM; the text says why.
+    Stopped(String),
+}
+
+/// Why a VM could not be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmError {
+    NoVmx,
+    Memory(FrameError),
+    Ept(EptError),
+    Load(LoadError),
+    Vcpu(String),
+    Devices(String),
+}
+
+impl core::fmt::Display for VmError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            VmError::NoVmx => write!(f, "VMX is not enabled"),
+            VmError::Memory(error) => write!(f, "no host memory for the VM's RAM: {error:?}"),
+            VmError::Ept(error) => write!(f, "EPT: {error:?}"),
+            VmError::Load(error) => write!(f, "{error}"),
+            VmError::Vcpu(error) => write!(f, "{error}"),
+            VmError::Devices(error) => write!(f, "devices: {error}"),
+        }
+    }
+}
+
+impl From<VcpuError> for VmError {
+    fn from(error: VcpuError) -> Self {
+        VmError::Vcpu(format!("{error}"))
+    }
+}
+
+impl From<BusError> for VmError {
+    fn from(error: BusError) -> Self {
+        VmError::Devices(format!("{error:?}"))
+    }
+}
+
+/// What a VM is made of.
+#[derive(Debug, Clone)]
+pub struct VmSpec<'a> {
+    pub name: &'a str,
+    pub ram_bytes: u64,
+    pub image: GuestImage<'a>,
+    pub vpid: u16,
+}
+
+/// One virtual machine.
+pub struct Vm {
+    pub name: String,
+    pub vcpu: Vcpu,
+    pub bus: Bus,
+    pub platform: Platform,
+    ept: Option<Ept<FrameTables>>,
+    pub stats: ExitStats,
+    pub cpuid_overrides: Vec<CpuidOverride>,
+    /// The vCPU executed HLT and waits for an interrupt.
+    pub halted: bool,
+}
+
+impl Vm {
+    /// Allocate RAM, map it with EPT, load the image, build the vCPU and install the devices.
+    pub fn create(spec: &VmSpec<'_>, arguments: BootArguments) -> Result<Self, VmError> {
+        let caps = capabilities().ok_or(VmError::NoVmx)?;
+        let memory = GuestMemory::allocate(spec.ram_bytes).map_err(VmError::Memory)?;
+        let mut ept = Ept::new(FrameTables).map_err(VmError::Ept)?;
+        ept.map(0, memory.host_base(), memory.size(), EptFlags::RWX).map_err(VmError::Ept)?;
+        let loaded = loader::load(spec.image, &memory, arguments).map_err(VmError::Load)?;
+        let vcpu = Vcpu::new(caps, ept.eptp(false), spec.vpid, &loaded)?;
+        let config = VmConfig { name: String::from(spec.name), ram_bytes: memory.size(), vcpus: 1 };
+        let mut platform = Platform::new(memory, config);
+        let mut bus = Bus::default();
+        machine::install_pc_devices(&mut bus, &mut platform, spec.name)?;
+        Ok(Vm {
+            name: String::from(spec.name),
+            vcpu,
+            bus,
+            platform,
+            ept: Some(ept),
+            stats: ExitStats::default(),
+            cpuid_overrides: Vec::new(),
+            halted: false,
+        })
+    }
+
+    /// Run the guest until it ends.
+    pub fn run(&mut self) -> VmEnd {
+        let mut handling: Option<(u16, u64)> = None;
+        loop {
+            if self.halted {
+                self.idle();
+            }
+            x86_64::instructions::interrupts::disable();
+            if let Some((reason, started)) = handling.take() {
+                self.stats.record(reason, tsc::now().wrapping_sub(started));
+            }
+            if let Err(fail) = self.vcpu.enter() {
+                return VmEnd::Stopped(format!("VM entry failed: {fail}"));
+            }
+            let exit_tsc = tsc::now();
+            let word = ExitReasonWord::decode(read(F::ExitReason) as u32);
+            handling = Some((word.basic, exit_tsc));
+            take_host_interrupts();
+            let flow = exits::handle(self, word);
+            if let Flow::Stop(end) = flow {
+                return end;
+            }
+            match self.platform.take_request() {
+                Some(VmRequest::Shutdown { status }) => return VmEnd::Exited { status },
+                Some(VmRequest::Reset) => return VmEnd::Reset,
+                None => {}
+            }
+            self.run_due_timers();
+        }
+    }
+
+    fn run_due_timers(&mut self) {
+        let now = devices::bus::VmServices::now(&self.platform);
+        if self.bus.next_timer_deadline().is_some_and(|due| due <= now) {
+            self.bus.run_timers(&mut self.platform, now);
+        }
+    }
+
+    /// The vCPU is halted: sleep between host ticks, running device timers, until a device
+    /// raises an interrupt line.
+    fn idle(&mut self) {
+        loop {
+            self.run_due_timers();
+            if self.platform.take_irq_edges() != 0 || self.platform.irq_levels() != 0 {
+                self.halted = false;
+                return;
+            }
+            x86_64::instructions::interrupts::enable_and_hlt();
+            x86_64::instructions::interrupts::disable();
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Some(ept) = self.ept.take() {
+            ept.release();
+        }
+    }
+}
+
+/// Open a one-instruction window for the host interrupt that caused the exit (`sti` delays
+/// delivery by one instruction, so `sti; cli` alone would never take it).
+fn take_host_interrupts() {
+    // SAFETY: enables interrupts for one `nop`; the host's handlers are installed and do not
+    // touch the VMCS.
+    unsafe { core::arch::asm!("sti", "nop", "cli", options(nomem, nostack)) };
+}

@@ -1,0 +1,108 @@
+//! Exit statistics per VM: how many exits of each basic reason, and the TSC cycles the
+//! hypervisor spent from each exit to the next VM entry.
+
+use crate::vmx::exit_reason::ExitReason;
+
+/// Basic exit-reason numbers tracked (0..=64 covers every reason the SDM defines).
+pub const REASONS: usize = 65;
+
+/// Counts and cycles per exit reason.
+#[derive(Debug, Clone)]
+pub struct ExitStats {
+    counts: [u64; REASONS],
+    cycles: [u64; REASONS],
+}
+
+impl Default for ExitStats {
+    fn default() -> Self {
+        ExitStats { counts: [0; REASONS], cycles: [0; REASONS] }
+    }
+}
+
+/// One row of the statistics table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub reason: u16,
+    pub count: u64,
+    pub cycles: u64,
+}
+
+impl Row {
+    /// Mean cycles per exit.
+    pub fn mean_cycles(&self) -> u64 {
+        self.cycles.checked_div(self.count).unwrap_or(0)
+    }
+
+    /// The reason's name, or "unknown".
+    pub fn name(&self) -> &'static str {
+        ExitReason::from_number(self.reason).map_or("unknown", ExitReason::name)
+    }
+}
+
+impl ExitStats {
+    /// Count one exit of basic reason `reason` that took `cycles` to handle.
+    pub fn record(&mut self, reason: u16, cycles: u64) {
+        let index = usize::from(reason).min(REASONS - 1);
+        self.counts[index] = self.counts[index].saturating_add(1);
+        self.cycles[index] = self.cycles[index].saturating_add(cycles);
+    }
+
+    /// Exits of one reason.
+    pub fn count(&self, reason: ExitReason) -> u64 {
+        self.counts.get(reason as usize).copied().unwrap_or(0)
+    }
+
+    /// Every exit counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Rows for the reasons that occurred, most frequent first.
+    pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
+        let mut order: [usize; REASONS] = core::array::from_fn(|i| i);
+        order.sort_by_key(|&i| core::cmp::Reverse(self.counts[i]));
+        order
+            .into_iter()
+            .filter(|&i| self.counts[i] > 0)
+            .map(|i| Row { reason: i as u16, count: self.counts[i], cycles: self.cycles[i] })
+    }
+
+    /// Print the table under a heading naming the VM.
+    pub fn print(&self, vm: &str) {
+        crate::println!("VM {vm}: {} exits", self.total());
+        for row in self.rows() {
+            crate::println!(
+                "VM {vm}:   {:<28} {:>9} exits {:>9} cycles/exit",
+                row.name(),
+                row.count,
+                row.mean_cycles()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_sorted_by_count_with_means() {
+        let mut stats = ExitStats::default();
+        stats.record(ExitReason::Cpuid as u16, 100);
+        stats.record(ExitReason::IoInstruction as u16, 300);
+        stats.record(ExitReason::IoInstruction as u16, 500);
+        let rows: Vec<Row> = stats.rows().collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].name(), rows[0].count, rows[0].mean_cycles()), ("I/O instruction", 2, 400));
+        assert_eq!((rows[1].name(), rows[1].count, rows[1].mean_cycles()), ("CPUID", 1, 100));
+        assert_eq!(stats.total(), 3);
+        assert_eq!(stats.count(ExitReason::IoInstruction), 2);
+    }
+
+    #[test]
+    fn out_of_range_reasons_land_in_the_last_slot() {
+        let mut stats = ExitStats::default();
+        stats.record(u16::MAX, 1);
+        assert_eq!(stats.total(), 1);
+    }
+}
