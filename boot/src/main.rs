@@ -83,6 +83,9 @@ struct RunArgs {
     /// Also write COM2's output to this file.
     #[arg(long, value_name = "FILE")]
     com2: Option<PathBuf>,
+    /// Put a file into the boot ramdisk under NAME (guest images), e.g. `hello.elf=path/to/elf`.
+    #[arg(long = "file", value_name = "NAME=PATH", value_parser = parse_file_arg)]
+    files: Vec<(String, PathBuf)>,
     /// Do not copy COM1 to the terminal while the guest runs.
     #[arg(long)]
     quiet: bool,
@@ -143,6 +146,7 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
     config.timeout = Duration::from_secs(args.timeout);
     config.cmdline.clone_from(&args.cmdline);
     config.com2_file.clone_from(&args.com2);
+    config.files.clone_from(&args.files);
     config.stream = !args.quiet;
     eprintln!(
         "boot: {} {} run, {} MiB, {} CPU(s), timeout {} s, cmdline {:?}",
@@ -175,6 +179,15 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
         eprint!("boot: {}", outcome.failure_report());
     }
     Ok(outcome.verdict.process_exit_code())
+}
+
+/// `NAME=PATH` of `--file`.
+fn parse_file_arg(text: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = text.split_once('=').ok_or_else(|| format!("`{text}` is not NAME=PATH"))?;
+    if name.is_empty() || path.is_empty() {
+        return Err(format!("`{text}` is not NAME=PATH"));
+    }
+    Ok((name.to_string(), PathBuf::from(path)))
 }
 
 fn images(args: &ImagesArgs) -> Result<u8, BootError> {

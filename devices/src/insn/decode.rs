@@ -7,6 +7,8 @@
 //! MOVS and STOS. Every other opcode, and every register-only (ModRM.mod = 11) form, is a
 //! [`DecodeError`]; the decoder never reports a length for an instruction it did not decode.
 
+use core::fmt;
+
 use super::modrm::{self, ModRm};
 use super::opcode::{
     ALU_BLOCK_FIRST_NON_MODRM_FORM, ALU_BLOCK_FORM_MASK, ALU_BLOCK_LAST, ALU_BLOCK_OPERATION_SHIFT,
@@ -40,6 +42,26 @@ pub enum DecodeError {
     NoMemoryOperand { opcode: u16 },
     /// LOCK on an instruction that cannot be locked (#UD on hardware).
     InvalidLock { opcode: u16 },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated { available } => {
+                write!(f, "instruction continues past the {available} bytes fetched")
+            }
+            DecodeError::TooLong => write!(f, "instruction longer than 15 bytes"),
+            DecodeError::Unsupported { opcode } => {
+                write!(f, "opcode {opcode:#06x} is not an emulated MMIO instruction")
+            }
+            DecodeError::NoMemoryOperand { opcode } => {
+                write!(f, "opcode {opcode:#06x} in its register-only form touches no memory")
+            }
+            DecodeError::InvalidLock { opcode } => {
+                write!(f, "LOCK on opcode {opcode:#06x}, which cannot be locked")
+            }
+        }
+    }
 }
 
 /// Decodes the instruction at the start of `bytes` (up to 15 are looked at) in `mode`.

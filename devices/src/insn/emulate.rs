@@ -11,7 +11,9 @@ use crate::interface::Gpa;
 
 use super::flags::{alu, unary};
 use super::string::string_element;
-use super::{Instruction, MemoryAccess, OperandSize, Operation, Registers, Segment, Source};
+use super::{
+    Extension, Instruction, MemoryAccess, OperandSize, Operation, Registers, Segment, Source,
+};
 
 /// EPT-violation exit qualification bits (SDM Vol. 3C Table 28-7).
 pub mod qualification {
@@ -157,8 +159,8 @@ pub fn emulate<C: EmulationContext + ?Sized>(
         } => {
             let value = context.mmio_read(gpa, size)? & size.mask();
             let widened = match extension {
-                super::Extension::Zero => value,
-                super::Extension::Sign => size.sign_extend(value),
+                Extension::Zero => value,
+                Extension::Sign => size.sign_extend(value),
             };
             next.write(destination, widened & destination.size.mask());
         }

@@ -25,6 +25,10 @@ const SIB_NO_INDEX: u8 = 0b100;
 const FIELD_MASK: u8 = 0b111;
 const MOD_SHIFT: u8 = 6;
 const REG_SHIFT: u8 = 3;
+/// SIB bits 7:6: log2 of the scale.
+const SCALE_SHIFT: u8 = 6;
+/// SIB bits 5:3: the index register.
+const INDEX_SHIFT: u8 = 3;
 
 /// A ModRM byte split into its fields (reg not yet extended by REX.R).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +91,8 @@ pub(super) fn memory_operand(
         AddressSize::Bits32 | AddressSize::Bits64 => {
             let (base, index, scale, no_base) = if modrm.rm == RM_SIB {
                 let sib = reader.u8()?;
-                let scale = 1u8 << (sib >> MOD_SHIFT);
-                let index_number = ((sib >> REG_SHIFT) & FIELD_MASK) | prefixes.rex_x();
+                let scale = 1u8 << (sib >> SCALE_SHIFT);
+                let index_number = ((sib >> INDEX_SHIFT) & FIELD_MASK) | prefixes.rex_x();
                 let index = (index_number != SIB_NO_INDEX).then(|| Gpr::from_number(index_number));
                 let base_low = sib & FIELD_MASK;
                 if modrm.mode == 0 && base_low == RM_DISP32 {

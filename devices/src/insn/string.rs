@@ -52,6 +52,7 @@ pub(super) fn string_element<C: EmulationContext + ?Sized>(
             }
             advance(registers, instruction, Gpr::Rsi);
         }
+        // STOS: the accumulator to ES:[rDI], which is the faulting device page.
         _ => {
             let value = registers.gpr(Gpr::Rax) & size.mask();
             context.mmio_write(fault.gpa, size, value)?;
