@@ -396,6 +396,13 @@ impl Bus {
         Ok(())
     }
 
+    /// Whether a guest access at `gpa` has a handler on this bus (a device's MMIO claim or the
+    /// ECAM window): the VMM emulates such accesses and treats any other non-RAM address as an
+    /// access outside the VM.
+    pub fn claims_mmio(&self, gpa: crate::interface::Gpa) -> bool {
+        self.claims.mmio.lookup(gpa).is_some()
+    }
+
     /// The device that owns `region` exactly as claimed.
     pub fn owner_of(&self, region: &Region) -> Option<DeviceId> {
         match self.claims.owner_of(region)? {

@@ -48,14 +48,23 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Truncated { available } => {
-                write!(f, "instruction continues past the {available} bytes fetched")
+                write!(
+                    f,
+                    "instruction continues past the {available} bytes fetched"
+                )
             }
             DecodeError::TooLong => write!(f, "instruction longer than 15 bytes"),
             DecodeError::Unsupported { opcode } => {
-                write!(f, "opcode {opcode:#06x} is not an emulated MMIO instruction")
+                write!(
+                    f,
+                    "opcode {opcode:#06x} is not an emulated MMIO instruction"
+                )
             }
             DecodeError::NoMemoryOperand { opcode } => {
-                write!(f, "opcode {opcode:#06x} in its register-only form touches no memory")
+                write!(
+                    f,
+                    "opcode {opcode:#06x} in its register-only form touches no memory"
+                )
             }
             DecodeError::InvalidLock { opcode } => {
                 write!(f, "LOCK on opcode {opcode:#06x}, which cannot be locked")

@@ -51,6 +51,8 @@ mod tests_emulate;
 #[cfg(test)]
 mod tests_flags;
 #[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
 mod tests_reference;
 #[cfg(test)]
 mod tests_string;

@@ -581,3 +581,9 @@ fn bytes_after_the_instruction_are_ignored() {
     );
     assert_eq!(instruction.length, 2);
 }
+
+#[test]
+fn decode_errors_name_the_opcode_in_their_message() {
+    let message = alloc::format!("{}", DecodeError::Unsupported { opcode: 0x0F05 });
+    assert_eq!(message, "opcode 0x0f05 is not an emulated MMIO instruction");
+}

@@ -87,12 +87,9 @@ pub fn write_linear(bus: &mut Bus, platform: &mut Platform, linear: u64, data: &
     Ok(())
 }
 
-/// Whether a device claims `gpa`.
+/// Whether a device (or the ECAM window) claims `gpa`.
 pub fn is_device_memory(bus: &Bus, gpa: u64) -> bool {
-    devices::interface::MmioRange::new(gpa, 1)
-        .ok()
-        .and_then(|range| bus.owner_of(&devices::interface::Region::Mmio(range)))
-        .is_some()
+    bus.claims_mmio(gpa)
 }
 
 fn read_device(bus: &mut Bus, platform: &mut Platform, gpa: u64, buf: &mut [u8]) -> Result<(), AccessError> {
