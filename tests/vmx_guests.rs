@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use boot::RunConfig;
 use hv_tests::{Outcome, bochs, boot};
-use iced_x86::code_asm::{CodeAssembler, al, ax, bl, cs, ds, dx, eax, ptr, si};
+use iced_x86::code_asm::{CodeAssembler, al, ax, bl, cr0, cs, ds, dx, eax, si};
 
 /// The 64-bit test guests, as the artifact dependency built them.
 const HELLO: &str = env!("CARGO_BIN_FILE_GUESTS_hello");
@@ -30,7 +30,9 @@ const NOTHING_FAILED: &str = " passed, 0 failed";
 fn run(cmdline: &str, guests: &[(&str, &Path)]) -> Outcome {
     let config = guests
         .iter()
-        .fold(bochs(cmdline), |config: RunConfig, (name, path)| config.with_file(name, *path));
+        .fold(bochs(cmdline), |config: RunConfig, (name, path)| {
+            config.with_file(name, *path)
+        });
     boot(config)
 }
 
@@ -43,8 +45,12 @@ fn run_elf(name: &str, path: &str) -> Outcome {
 /// No console line may contain `needle` (a guest's `FAIL:` lines, a VM that should have
 /// stopped but exited).
 fn expect_no_line(outcome: &Outcome, needle: &str) {
-    let offending: Vec<&str> =
-        outcome.outcome.serial.lines().filter(|line| line.contains(needle)).collect();
+    let offending: Vec<&str> = outcome
+        .outcome
+        .serial
+        .lines()
+        .filter(|line| line.contains(needle))
+        .collect();
     assert!(
         offending.is_empty(),
         "no console line may contain `{needle}`, found:\n{}\n--- console ---\n{}",
@@ -135,6 +141,8 @@ fn escape_exec_beyond_ram_stops_the_vm_and_the_next_vm_runs() {
 
 /// Where the real-mode guest is loaded (the classic boot-sector address).
 const REALMODE_LOAD: u16 = 0x7C00;
+/// Its entry IP (CS = load address >> 4): the offset of its first byte in DS = CS.
+const REALMODE_ENTRY_IP: u16 = REALMODE_LOAD & 0xF;
 /// What it prints.
 const REALMODE_LINE: &str = "hello from real mode";
 /// COM1 transmitter holding register.
@@ -150,13 +158,37 @@ const CR0_PE: u32 = 1;
 /// The status the guest exits with if it finds itself in protected mode.
 const REALMODE_WRONG_MODE: u32 = 1;
 
-/// The real-mode guest: checks CR0.PE is clear, prints [`REALMODE_LINE`] through COM1 with
-/// `out dx, al` (polling LSR.THRE, through a near `call`, so the contract's stack is used), and
-/// exits with status 0 through port 0xF4. Entered at CS:IP = 0x07C0:0000, so DS is set from CS
-/// and addresses are offsets from the load address.
+/// The real-mode guest's message, NUL-terminated.
+fn realmode_message() -> String {
+    format!("{REALMODE_LINE}\n\0")
+}
+
+/// The real-mode guest: code followed by its message. Code labels in 16-bit mode cannot be
+/// memory operands (iced-x86 encodes those RIP-relative), so the message's offset is an
+/// immediate: a first pass measures the code (its length does not depend on the immediate),
+/// the second uses the offset.
 fn assemble_realmode_guest() -> Result<Vec<u8>, iced_x86::IcedError> {
+    let message_length = realmode_message().len();
+    let first = assemble_realmode_pass(0)?;
+    let offset = u16::try_from(first.len() - message_length)
+        .ok()
+        .and_then(|position| position.checked_add(REALMODE_ENTRY_IP))
+        .expect("the guest is tiny");
+    let second = assemble_realmode_pass(offset)?;
+    assert_eq!(
+        first.len(),
+        second.len(),
+        "the code length does not depend on the offset"
+    );
+    Ok(second)
+}
+
+/// One pass: checks CR0.PE is clear, prints [`REALMODE_LINE`] through COM1 with `out dx, al`
+/// (polling LSR.THRE, through a near `call`, so the contract's stack is used), and exits with
+/// status 0 through port 0xF4. Entered at CS:IP = 0x07C0:0000, so DS is set from CS and
+/// `message_offset` is the message's offset from the load address.
+fn assemble_realmode_pass(message_offset: u16) -> Result<Vec<u8>, iced_x86::IcedError> {
     let mut a = CodeAssembler::new(16)?;
-    let mut message = a.create_label();
     let mut next = a.create_label();
     let mut done = a.create_label();
     let mut wrong_mode = a.create_label();
@@ -167,10 +199,10 @@ fn assemble_realmode_guest() -> Result<Vec<u8>, iced_x86::IcedError> {
     a.cld()?;
     a.mov(ax, cs)?;
     a.mov(ds, ax)?;
-    a.mov(eax, iced_x86::code_asm::cr0)?;
+    a.mov(eax, cr0)?;
     a.test(al, CR0_PE)?;
     a.jnz(wrong_mode)?;
-    a.lea(si, ptr(message))?;
+    a.mov(si, u32::from(message_offset))?;
     a.set_label(&mut next)?;
     a.lodsb()?;
     a.test(al, al)?;
@@ -204,9 +236,8 @@ fn assemble_realmode_guest() -> Result<Vec<u8>, iced_x86::IcedError> {
     a.out(dx, al)?;
     a.ret()?;
 
-    a.set_label(&mut message)?;
-    a.db(format!("{REALMODE_LINE}\n\0").as_bytes())?;
-    a.assemble(u64::from(REALMODE_LOAD & 0xF))
+    a.db(realmode_message().as_bytes())?;
+    a.assemble(u64::from(REALMODE_ENTRY_IP))
 }
 
 /// Writes the real-mode guest to the test's scratch directory.
@@ -220,15 +251,21 @@ fn realmode_guest_file() -> PathBuf {
 #[test]
 fn realmode_guest_assembles_to_a_small_flat_binary_ending_in_its_message() {
     let bytes = assemble_realmode_guest().unwrap();
-    let message = format!("{REALMODE_LINE}\n\0");
+    let message = realmode_message();
     assert!(bytes.len() < 128, "{} bytes", bytes.len());
     assert_eq!(bytes[0], 0xFA, "starts with cli");
     assert!(bytes.ends_with(message.as_bytes()));
-    // `lea si, [message]` (8D 36 disp16) addresses the message as an offset from the load
-    // address, which DS = CS makes the segment's start.
-    let lea = bytes.windows(2).position(|w| w == [0x8D, 0x36]).expect("lea si, [disp16]");
-    let displacement = u16::from_le_bytes([bytes[lea + 2], bytes[lea + 3]]);
-    assert_eq!(usize::from(displacement), bytes.len() - message.len());
+    // `mov si, imm16` (BE iw) loads the message's offset from the load address, which DS = CS
+    // makes the segment's start.
+    let mov = bytes
+        .iter()
+        .position(|&b| b == 0xBE)
+        .expect("mov si, imm16");
+    let offset = u16::from_le_bytes([bytes[mov + 1], bytes[mov + 2]]);
+    assert_eq!(
+        usize::from(offset - REALMODE_ENTRY_IP),
+        bytes.len() - message.len()
+    );
 }
 
 #[test]
@@ -273,13 +310,28 @@ mod elf {
 
 #[test]
 fn guest_elfs_are_x86_64_executables_that_fit_the_contracts_load_window() {
-    for path in [HELLO, PIO, MMIO, CPUID_MSR, ESCAPE_READ, ESCAPE_WRITE, ESCAPE_EXEC] {
+    for path in [
+        HELLO,
+        PIO,
+        MMIO,
+        CPUID_MSR,
+        ESCAPE_READ,
+        ESCAPE_WRITE,
+        ESCAPE_EXEC,
+    ] {
         let bytes = std::fs::read(path).unwrap();
         assert_eq!(&bytes[..5], b"\x7fELF\x02", "{path}: ELF64");
         let kind = elf::u16_at(&bytes, 16);
-        assert!(kind == elf::ET_DYN || kind == elf::ET_EXEC, "{path}: e_type {kind}");
+        assert!(
+            kind == elf::ET_DYN || kind == elf::ET_EXEC,
+            "{path}: e_type {kind}"
+        );
         assert_eq!(elf::u16_at(&bytes, 18), elf::EM_X86_64, "{path}: e_machine");
-        let base = if kind == elf::ET_DYN { elf::PIE_BASE } else { 0 };
+        let base = if kind == elf::ET_DYN {
+            elf::PIE_BASE
+        } else {
+            0
+        };
         let entry = elf::u64_at(&bytes, 24) + base;
         let (phoff, phentsize, phnum) = (
             elf::u64_at(&bytes, 32) as usize,
@@ -300,6 +352,9 @@ fn guest_elfs_are_x86_64_executables_that_fit_the_contracts_load_window() {
             );
             entry_loaded |= (start..start + size).contains(&entry);
         }
-        assert!(entry_loaded, "{path}: entry {entry:#x} in no PT_LOAD segment");
+        assert!(
+            entry_loaded,
+            "{path}: entry {entry:#x} in no PT_LOAD segment"
+        );
     }
 }

@@ -14,6 +14,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The kernel ELF built for `x86_64-unknown-none` by Cargo's artifact dependency.
 pub const KERNEL_PATH: &str = env!("CARGO_BIN_FILE_KERNEL_kernel");
 
+/// The demo guest `cargo run` boots when no command line is given (`tests/guests`, bin `hello`).
+pub const DEMO_GUEST_PATH: &str = env!("CARGO_BIN_FILE_GUESTS_hello");
+/// The demo guest's name in the ramdisk.
+pub const DEMO_GUEST_NAME: &str = "hello.elf";
+
 /// Which machine runs the hypervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Emulator {
@@ -119,7 +124,16 @@ impl RunConfig {
 
     /// The ramdisk this run boots with.
     pub fn ramdisk(&self) -> crate::ramdisk::Ramdisk {
-        crate::ramdisk::Ramdisk { cmdline: self.cmdline.clone(), files: self.files.clone() }
+        crate::ramdisk::Ramdisk {
+            cmdline: self.cmdline.clone(),
+            files: self.files.clone(),
+        }
+    }
+
+    /// The demo: one VM running the `hello` guest (needs VT-x: Bochs or QEMU+KVM).
+    pub fn with_demo_guest(self) -> Self {
+        self.with_cmdline(format!("vms={DEMO_GUEST_NAME}"))
+            .with_file(DEMO_GUEST_NAME, DEMO_GUEST_PATH)
     }
 
     /// Sets the kernel command line (builder style).

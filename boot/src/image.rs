@@ -94,7 +94,12 @@ mod tests {
     fn missing_kernel_is_reported_before_building() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let kernel = dir.path().join("no-such-kernel");
-        let result = build_image(&kernel, Firmware::Bios, &Ramdisk::default(), &dir.path().join("x.img"));
+        let result = build_image(
+            &kernel,
+            Firmware::Bios,
+            &Ramdisk::default(),
+            &dir.path().join("x.img"),
+        );
         assert!(matches!(result, Err(BootError::KernelMissing(path)) if path == kernel));
     }
 }

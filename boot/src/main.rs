@@ -147,6 +147,10 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
     config.cmdline.clone_from(&args.cmdline);
     config.com2_file.clone_from(&args.com2);
     config.files.clone_from(&args.files);
+    // With nothing asked for, a machine with VT-x runs the demo guest.
+    if config.cmdline.is_empty() && config.files.is_empty() && emulator != Emulator::Qemu {
+        config = config.with_demo_guest();
+    }
     config.stream = !args.quiet;
     eprintln!(
         "boot: {} {} run, {} MiB, {} CPU(s), timeout {} s, cmdline {:?}",
@@ -183,7 +187,9 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
 
 /// `NAME=PATH` of `--file`.
 fn parse_file_arg(text: &str) -> Result<(String, PathBuf), String> {
-    let (name, path) = text.split_once('=').ok_or_else(|| format!("`{text}` is not NAME=PATH"))?;
+    let (name, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=PATH"))?;
     if name.is_empty() || path.is_empty() {
         return Err(format!("`{text}` is not NAME=PATH"));
     }
@@ -191,7 +197,10 @@ fn parse_file_arg(text: &str) -> Result<(String, PathBuf), String> {
 }
 
 fn images(args: &ImagesArgs) -> Result<u8, BootError> {
-    let ramdisk = boot::ramdisk::Ramdisk { cmdline: args.cmdline.clone(), files: Vec::new() };
+    let ramdisk = boot::ramdisk::Ramdisk {
+        cmdline: args.cmdline.clone(),
+        files: Vec::new(),
+    };
     let (bios, uefi) = write_images(std::path::Path::new(KERNEL_PATH), &ramdisk, &args.out)?;
     println!("wrote {}", bios.display());
     println!("wrote {}", uefi.display());

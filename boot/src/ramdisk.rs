@@ -29,7 +29,8 @@ impl Ramdisk {
 
     /// Write the archive to `out`.
     pub fn write(&self, out: &Path) -> Result<(), BootError> {
-        let file = File::create(out).map_err(|error| BootError::io("creating the ramdisk", error))?;
+        let file =
+            File::create(out).map_err(|error| BootError::io("creating the ramdisk", error))?;
         let mut archive = tar::Builder::new(file);
         let mut header = tar::Header::new_ustar();
         header.set_size(self.cmdline.len() as u64);
@@ -39,17 +40,26 @@ impl Ramdisk {
             .append_data(&mut header, CMDLINE_MEMBER, self.cmdline.as_bytes())
             .map_err(|error| BootError::io("writing the ramdisk's cmdline", error))?;
         for (name, path) in &self.files {
-            if name.is_empty() || name.len() > MAX_NAME || name == CMDLINE_MEMBER || name.contains('/') {
+            if name.is_empty()
+                || name.len() > MAX_NAME
+                || name == CMDLINE_MEMBER
+                || name.contains('/')
+            {
                 return Err(BootError::io(
                     format!("ramdisk file name `{name}`"),
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "must be 1-100 characters, no `/`, not `cmdline`"),
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "must be 1-100 characters, no `/`, not `cmdline`",
+                    ),
                 ));
             }
-            archive
-                .append_path_with_name(path, name)
-                .map_err(|error| BootError::io(format!("adding {} to the ramdisk", path.display()), error))?;
+            archive.append_path_with_name(path, name).map_err(|error| {
+                BootError::io(format!("adding {} to the ramdisk", path.display()), error)
+            })?;
         }
-        archive.finish().map_err(|error| BootError::io("finishing the ramdisk", error))
+        archive
+            .finish()
+            .map_err(|error| BootError::io("finishing the ramdisk", error))
     }
 }
 
@@ -62,7 +72,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let guest = dir.path().join("guest.elf");
         std::fs::write(&guest, b"\x7fELF-not-really").expect("write guest");
-        let ramdisk = Ramdisk { cmdline: "vms=guest.elf".into(), files: vec![("guest.elf".into(), guest)] };
+        let ramdisk = Ramdisk {
+            cmdline: "vms=guest.elf".into(),
+            files: vec![("guest.elf".into(), guest)],
+        };
         let out = dir.path().join("ramdisk.tar");
         ramdisk.write(&out).expect("archive");
         let mut archive = tar::Archive::new(File::open(&out).expect("open"));
@@ -77,20 +90,35 @@ mod tests {
                 (name, data)
             })
             .collect();
-        assert_eq!(members[0], ("cmdline".to_string(), b"vms=guest.elf".to_vec()));
-        assert_eq!(members[1], ("guest.elf".to_string(), b"\x7fELF-not-really".to_vec()));
+        assert_eq!(
+            members[0],
+            ("cmdline".to_string(), b"vms=guest.elf".to_vec())
+        );
+        assert_eq!(
+            members[1],
+            ("guest.elf".to_string(), b"\x7fELF-not-really".to_vec())
+        );
     }
 
     #[test]
     fn bad_names_are_refused() {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let ramdisk = Ramdisk { cmdline: String::new(), files: vec![("a/b".into(), dir.path().join("x"))] };
+        let ramdisk = Ramdisk {
+            cmdline: String::new(),
+            files: vec![("a/b".into(), dir.path().join("x"))],
+        };
         assert!(ramdisk.write(&dir.path().join("r.tar")).is_err());
     }
 
     #[test]
     fn empty_means_no_ramdisk() {
         assert!(Ramdisk::default().is_empty());
-        assert!(!Ramdisk { cmdline: "x=1".into(), files: vec![] }.is_empty());
+        assert!(
+            !Ramdisk {
+                cmdline: "x=1".into(),
+                files: vec![]
+            }
+            .is_empty()
+        );
     }
 }

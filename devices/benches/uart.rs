@@ -28,7 +28,10 @@ fn program(write: &mut dyn FnMut(u16, u8)) {
     write(BASE + offset::LINE_CONTROL, EIGHT_N_ONE);
     write(BASE + offset::INTERRUPT_ID, fcr::ENABLE);
     write(BASE + offset::MODEM_CONTROL, mcr::LOOPBACK | mcr::OUT2);
-    write(BASE + offset::INTERRUPT_ENABLE, ier::RECEIVED_DATA | ier::THR_EMPTY);
+    write(
+        BASE + offset::INTERRUPT_ENABLE,
+        ier::RECEIVED_DATA | ier::THR_EMPTY,
+    );
 }
 
 fn uart_round_trip(c: &mut Criterion) {

@@ -13,9 +13,14 @@ use crate::mm::physical;
 struct WindowHandler;
 
 impl AcpiHandler for WindowHandler {
-    unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
+    unsafe fn map_physical_region<T>(
+        &self,
+        physical_address: usize,
+        size: usize,
+    ) -> PhysicalMapping<Self, T> {
         let virtual_address = physical::to_virtual(physical_address as u64);
-        let pointer = NonNull::new(virtual_address as *mut T).expect("physical window is never at 0");
+        let pointer =
+            NonNull::new(virtual_address as *mut T).expect("physical window is never at 0");
         // SAFETY: the bootloader maps all physical memory at the window, so `size` bytes from
         // `pointer` are mapped; the caller vouches that a `T` lives there.
         unsafe { PhysicalMapping::new(physical_address, pointer, size, size, *self) }
@@ -68,25 +73,39 @@ pub fn read(rsdp: Option<u64>) -> Result<PlatformSummary, AcpiReadError> {
     let platform = tables.platform_info().map_err(AcpiReadError::Tables)?;
     let mut summary = PlatformSummary::default();
     if let Some(processors) = &platform.processor_info {
-        summary.local_apic_ids.push(processors.boot_processor.local_apic_id);
         summary
             .local_apic_ids
-            .extend(processors.application_processors.iter().map(|p| p.local_apic_id));
+            .push(processors.boot_processor.local_apic_id);
+        summary.local_apic_ids.extend(
+            processors
+                .application_processors
+                .iter()
+                .map(|p| p.local_apic_id),
+        );
     }
     if let InterruptModel::Apic(apic) = &platform.interrupt_model {
         summary.local_apic_address = apic.local_apic_address;
         summary.io_apics = apic
             .io_apics
             .iter()
-            .map(|io| IoApicInfo { id: io.id, address: io.address, gsi_base: io.global_system_interrupt_base })
+            .map(|io| IoApicInfo {
+                id: io.id,
+                address: io.address,
+                gsi_base: io.global_system_interrupt_base,
+            })
             .collect();
         summary.overrides = apic
             .interrupt_source_overrides
             .iter()
-            .map(|o| SourceOverride { isa_irq: o.isa_source, gsi: o.global_system_interrupt })
+            .map(|o| SourceOverride {
+                isa_irq: o.isa_source,
+                gsi: o.global_system_interrupt,
+            })
             .collect();
     }
-    summary.hpet_address = HpetInfo::new(&tables).ok().map(|hpet| hpet.base_address as u64);
+    summary.hpet_address = HpetInfo::new(&tables)
+        .ok()
+        .map(|hpet| hpet.base_address as u64);
     Ok(summary)
 }
 
@@ -99,7 +118,12 @@ pub fn log_summary(summary: &PlatformSummary) {
         summary.local_apic_address
     );
     for io in &summary.io_apics {
-        log::info!("ACPI MADT: I/O APIC id {} at {:#x}, GSI base {}", io.id, io.address, io.gsi_base);
+        log::info!(
+            "ACPI MADT: I/O APIC id {} at {:#x}, GSI base {}",
+            io.id,
+            io.address,
+            io.gsi_base
+        );
     }
     for o in &summary.overrides {
         log::info!("ACPI MADT: ISA IRQ {} -> GSI {}", o.isa_irq, o.gsi);

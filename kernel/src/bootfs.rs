@@ -20,7 +20,10 @@ impl BootFiles {
     pub fn parse(ramdisk: &'static [u8]) -> Self {
         match TarArchiveRef::new(ramdisk) {
             Ok(archive) => {
-                let mut files = BootFiles { cmdline: "", archive: Some(archive) };
+                let mut files = BootFiles {
+                    cmdline: "",
+                    archive: Some(archive),
+                };
                 files.cmdline = files
                     .file(CMDLINE_MEMBER)
                     .and_then(|bytes| core::str::from_utf8(bytes).ok())
@@ -29,7 +32,10 @@ impl BootFiles {
             }
             Err(_) => {
                 let text = core::str::from_utf8(ramdisk).unwrap_or("");
-                BootFiles { cmdline: text.trim_end_matches('\0'), archive: None }
+                BootFiles {
+                    cmdline: text.trim_end_matches('\0'),
+                    archive: None,
+                }
             }
         }
     }
@@ -42,6 +48,9 @@ impl BootFiles {
     /// The file called `name`.
     pub fn file(&self, name: &str) -> Option<&'static [u8]> {
         let archive = self.archive.as_ref()?;
-        archive.entries().find(|entry| entry.filename().as_str() == Ok(name)).map(|entry| entry.data())
+        archive
+            .entries()
+            .find(|entry| entry.filename().as_str() == Ok(name))
+            .map(|entry| entry.data())
     }
 }

@@ -71,14 +71,20 @@ impl fmt::Display for CmdlineError<'_> {
 
 fn number_in(key: &str, value: &str, range: core::ops::RangeInclusive<u64>) -> Result<u64, ()> {
     let _ = key;
-    value.parse::<u64>().ok().filter(|n| range.contains(n)).ok_or(())
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or(())
 }
 
 /// Parse the command line.
 pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
     let mut options = Options::default();
     for word in text.split_ascii_whitespace() {
-        let (key, value) = word.split_once('=').ok_or(CmdlineError::NotKeyValue(word))?;
+        let (key, value) = word
+            .split_once('=')
+            .ok_or(CmdlineError::NotKeyValue(word))?;
         let bad = || CmdlineError::BadValue { key, value };
         match key {
             "test" => {
@@ -87,7 +93,9 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                 }
                 options.test = Some(value);
             }
-            "timer_hz" => options.timer_hz = number_in(key, value, 1..=10_000).map_err(|()| bad())?,
+            "timer_hz" => {
+                options.timer_hz = number_in(key, value, 1..=10_000).map_err(|()| bad())?
+            }
             "heap_mib" => options.heap_mib = number_in(key, value, 1..=1024).map_err(|()| bad())?,
             "expect_cpus" => {
                 options.expect_cpus =
@@ -146,14 +154,35 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        assert_eq!(parse("timer_hz=0"), Err(CmdlineError::BadValue { key: "timer_hz", value: "0" }));
-        assert_eq!(parse("apic=x3"), Err(CmdlineError::BadValue { key: "apic", value: "x3" }));
+        assert_eq!(
+            parse("timer_hz=0"),
+            Err(CmdlineError::BadValue {
+                key: "timer_hz",
+                value: "0"
+            })
+        );
+        assert_eq!(
+            parse("apic=x3"),
+            Err(CmdlineError::BadValue {
+                key: "apic",
+                value: "x3"
+            })
+        );
         assert_eq!(parse("color=red"), Err(CmdlineError::UnknownKey("color")));
         assert_eq!(parse("verbose"), Err(CmdlineError::NotKeyValue("verbose")));
-        assert_eq!(parse("vm_ram_mib=3"), Err(CmdlineError::BadValue { key: "vm_ram_mib", value: "3" }));
+        assert_eq!(
+            parse("vm_ram_mib=3"),
+            Err(CmdlineError::BadValue {
+                key: "vm_ram_mib",
+                value: "3"
+            })
+        );
         assert_eq!(
             parse("heap_mib=99999999999999999999999"),
-            Err(CmdlineError::BadValue { key: "heap_mib", value: "99999999999999999999999" })
+            Err(CmdlineError::BadValue {
+                key: "heap_mib",
+                value: "99999999999999999999999"
+            })
         );
     }
 }

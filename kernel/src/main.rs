@@ -32,18 +32,25 @@ mod hypervisor {
         if let Some(framebuffer) = boot_info.framebuffer.take() {
             console::framebuffer::init(framebuffer);
         }
-        let window = boot_info.physical_memory_offset.into_option().unwrap_or_else(|| {
-            kernel::println!("no physical-memory window from the bootloader");
-            exit(ExitStatus::Panic)
-        });
+        let window = boot_info
+            .physical_memory_offset
+            .into_option()
+            .unwrap_or_else(|| {
+                kernel::println!("no physical-memory window from the bootloader");
+                exit(ExitStatus::Panic)
+            });
         let files = kernel::bootfs::BootFiles::parse(ramdisk(boot_info));
-    let line = files.cmdline();
+        let line = files.cmdline();
         let options = cmdline::parse(line).unwrap_or_else(|error| {
             kernel::println!("boot command line: {error}");
             exit(ExitStatus::BadCommandLine)
         });
         console::logger::init(options.log_level);
-        log::info!("microhypervisor {} starting (serial: {})", env!("CARGO_PKG_VERSION"), if serial { "COM1" } else { "none" });
+        log::info!(
+            "microhypervisor {} starting (serial: {})",
+            env!("CARGO_PKG_VERSION"),
+            if serial { "COM1" } else { "none" }
+        );
         log::info!("command line: `{}`", line.trim());
 
         gdt::init();
@@ -67,7 +74,10 @@ mod hypervisor {
             log::error!("heap: {error:?}");
             exit(ExitStatus::Panic);
         }
-        log::info!("heap: {} MiB, slab classes 8..2048 B over linked_list_allocator", options.heap_mib);
+        log::info!(
+            "heap: {} MiB, slab classes 8..2048 B over linked_list_allocator",
+            options.heap_mib
+        );
 
         let platform = match acpi_tables::read(boot_info.rsdp_addr.into_option()) {
             Ok(platform) => {
@@ -84,18 +94,26 @@ mod hypervisor {
             log::error!("local APIC: {error:?}");
             exit(ExitStatus::Panic)
         });
-        let timer_hz = lapic::calibrate(selftest::CALIBRATION_WINDOW_MICROS).unwrap_or_else(|error| {
-            log::error!("APIC timer calibration: {error:?}");
-            exit(ExitStatus::Panic)
-        });
-        log::info!("local APIC id {} in {mode:?} mode, version {:#x}", lapic::id(), lapic::version());
+        let timer_hz =
+            lapic::calibrate(selftest::CALIBRATION_WINDOW_MICROS).unwrap_or_else(|error| {
+                log::error!("APIC timer calibration: {error:?}");
+                exit(ExitStatus::Panic)
+            });
+        log::info!(
+            "local APIC id {} in {mode:?} mode, version {:#x}",
+            lapic::id(),
+            lapic::version()
+        );
         log::info!(
             "APIC timer input {} kHz, TSC {} kHz (calibrated against PIT channel 2)",
             timer_hz / 1000,
             kernel::arch::x86_64::tsc::hz() / 1000
         );
         match lapic::start_periodic(options.timer_hz) {
-            Ok(count) => log::info!("APIC timer periodic at {} Hz (initial count {count})", options.timer_hz),
+            Ok(count) => log::info!(
+                "APIC timer periodic at {} Hz (initial count {count})",
+                options.timer_hz
+            ),
             Err(error) => {
                 log::error!("APIC timer: {error:?}");
                 exit(ExitStatus::Panic)
@@ -109,10 +127,22 @@ mod hypervisor {
         let status = match (options.test, options.vms) {
             (None, Some(list)) => run_vms(list, &options, &files, &vmx, boot_info.kernel_addr),
             (None, None) => ExitStatus::Success,
-            (Some(name), _) => selftest::run(name, &selftest::Context { options: &options, platform: platform.as_ref(), vmx }),
+            (Some(name), _) => selftest::run(
+                name,
+                &selftest::Context {
+                    options: &options,
+                    platform: platform.as_ref(),
+                    vmx,
+                },
+            ),
         };
         lapic::stop_timer();
-        log::info!("{} timer ticks, {} spurious, {} stray legacy interrupts", lapic::ticks(), idt::spurious_count(), idt::stray_legacy_count());
+        log::info!(
+            "{} timer ticks, {} spurious, {} stray legacy interrupts",
+            lapic::ticks(),
+            idt::spurious_count(),
+            idt::stray_legacy_count()
+        );
         exit(status)
     }
 
@@ -143,13 +173,17 @@ mod hypervisor {
                 return ExitStatus::VmFailed;
             }
         };
-        let arguments = kernel::vm::loader::BootArguments { hypervisor_physical };
+        let arguments = kernel::vm::loader::BootArguments {
+            hypervisor_physical,
+        };
         kernel::vm::launcher::run_all(&items, options.vm_ram_mib << 20, files, arguments)
     }
 
     /// The ramdisk's bytes (empty when there is none).
     fn ramdisk(boot_info: &BootInfo) -> &'static [u8] {
-        let Some(address) = boot_info.ramdisk_addr.into_option() else { return &[] };
+        let Some(address) = boot_info.ramdisk_addr.into_option() else {
+            return &[];
+        };
         let length = boot_info.ramdisk_len as usize;
         // SAFETY: the bootloader mapped the ramdisk at `address` for `length` bytes and never
         // unmaps it; the hypervisor only reads it.
@@ -159,7 +193,10 @@ mod hypervisor {
     #[panic_handler]
     fn panic(info: &core::panic::PanicInfo) -> ! {
         use core::fmt::Write as _;
-        let _ = writeln!(console::emergency_writer(), "\n!!! hypervisor panic: {info}");
+        let _ = writeln!(
+            console::emergency_writer(),
+            "\n!!! hypervisor panic: {info}"
+        );
         exit(ExitStatus::Panic)
     }
 }

@@ -21,8 +21,10 @@ use libfuzzer_sys::fuzz_target;
 const ECAM_BASE: Gpa = 0xB000_0000;
 const ECAM_BUSES: u16 = 2;
 /// Ports worth hitting: every model's, the PCI mechanism's and a few unclaimed ones.
-const PORTS: [u16; 16] =
-    [0x20, 0x21, 0x40, 0x43, 0x60, 0x61, 0x64, 0x70, 0x71, 0xA0, 0xA1, 0xF4, 0x3F8, 0x4D0, 0xCF8, 0xCFC];
+const PORTS: [u16; 16] = [
+    0x20, 0x21, 0x40, 0x43, 0x60, 0x61, 0x64, 0x70, 0x71, 0xA0, 0xA1, 0xF4, 0x3F8, 0x4D0, 0xCF8,
+    0xCFC,
+];
 /// Steps played per input.
 const MAX_STEPS: usize = 512;
 /// Timers the models hold together at most (UART, PIT, RTC: one each).
@@ -30,15 +32,50 @@ const MAX_TIMERS: usize = 3;
 
 #[derive(Arbitrary, Debug)]
 enum Step {
-    PioRead { port: u8, offset: u8, size: u8 },
-    PioWrite { port: u8, offset: u8, size: u8, value: u64 },
-    RawPioWrite { port: u16, size: u8, value: u64 },
-    MmioRead { offset: u32, size: u8 },
-    MmioWrite { offset: u32, size: u8, value: u64 },
-    ConfigRead { device: u8, function: u8, offset: u16, size: u8 },
-    ConfigWrite { device: u8, function: u8, offset: u16, size: u8, value: u64 },
-    RunTimers { micros: u32 },
-    PowerCycle { device: u8 },
+    PioRead {
+        port: u8,
+        offset: u8,
+        size: u8,
+    },
+    PioWrite {
+        port: u8,
+        offset: u8,
+        size: u8,
+        value: u64,
+    },
+    RawPioWrite {
+        port: u16,
+        size: u8,
+        value: u64,
+    },
+    MmioRead {
+        offset: u32,
+        size: u8,
+    },
+    MmioWrite {
+        offset: u32,
+        size: u8,
+        value: u64,
+    },
+    ConfigRead {
+        device: u8,
+        function: u8,
+        offset: u16,
+        size: u8,
+    },
+    ConfigWrite {
+        device: u8,
+        function: u8,
+        offset: u16,
+        size: u8,
+        value: u64,
+    },
+    RunTimers {
+        micros: u32,
+    },
+    PowerCycle {
+        device: u8,
+    },
 }
 
 /// Sizes 0–8: the valid 1, 2, 4, 8 and the invalid ones the bus must refuse.
@@ -61,7 +98,9 @@ fuzz_target!(|steps: Vec<Step>| {
     bus.enable_ecam(ECAM_BASE, ECAM_BUSES).expect("window free");
     let devices: Vec<Box<dyn Device>> = vec![
         Box::new(HostBridge::new()),
-        Box::new(Uart16550::new(UartConfig::COM1, BufferedBackend::with_capacity(256)).expect("COM1")),
+        Box::new(
+            Uart16550::new(UartConfig::COM1, BufferedBackend::with_capacity(256)).expect("COM1"),
+        ),
         Box::new(PicPair::new()),
         Box::new(Pit8254::new()),
         Box::new(RtcCmos::new(1_700_000_000).expect("in range")),
@@ -81,27 +120,69 @@ fuzz_target!(|steps: Vec<Step>| {
     let mut buffer = [0u8; 8];
     for step in steps.iter().take(MAX_STEPS) {
         match *step {
-            Step::PioRead { port: select, offset, size } => {
+            Step::PioRead {
+                port: select,
+                offset,
+                size,
+            } => {
                 bus.pio_read(&mut vm, port(select, offset), &mut buffer[..sized(size)]);
             }
-            Step::PioWrite { port: select, offset, size, value } => {
-                bus.pio_write(&mut vm, port(select, offset), &value.to_le_bytes()[..sized(size)]);
+            Step::PioWrite {
+                port: select,
+                offset,
+                size,
+                value,
+            } => {
+                bus.pio_write(
+                    &mut vm,
+                    port(select, offset),
+                    &value.to_le_bytes()[..sized(size)],
+                );
             }
             Step::RawPioWrite { port, size, value } => {
                 bus.pio_write(&mut vm, port, &value.to_le_bytes()[..sized(size)]);
             }
             Step::MmioRead { offset, size } => {
-                bus.mmio_read(&mut vm, ECAM_BASE + u64::from(offset >> 11), &mut buffer[..sized(size)]);
+                bus.mmio_read(
+                    &mut vm,
+                    ECAM_BASE + u64::from(offset >> 11),
+                    &mut buffer[..sized(size)],
+                );
             }
-            Step::MmioWrite { offset, size, value } => {
+            Step::MmioWrite {
+                offset,
+                size,
+                value,
+            } => {
                 let addr = ECAM_BASE + u64::from(offset >> 11);
                 bus.mmio_write(&mut vm, addr, &value.to_le_bytes()[..sized(size)]);
             }
-            Step::ConfigRead { device, function, offset, size } => {
-                bus.pci_config_read(&mut vm, bdf(device, function), offset, &mut buffer[..sized(size)]);
+            Step::ConfigRead {
+                device,
+                function,
+                offset,
+                size,
+            } => {
+                bus.pci_config_read(
+                    &mut vm,
+                    bdf(device, function),
+                    offset,
+                    &mut buffer[..sized(size)],
+                );
             }
-            Step::ConfigWrite { device, function, offset, size, value } => {
-                bus.pci_config_write(&mut vm, bdf(device, function), offset, &value.to_le_bytes()[..sized(size)]);
+            Step::ConfigWrite {
+                device,
+                function,
+                offset,
+                size,
+                value,
+            } => {
+                bus.pci_config_write(
+                    &mut vm,
+                    bdf(device, function),
+                    offset,
+                    &value.to_le_bytes()[..sized(size)],
+                );
             }
             Step::RunTimers { micros } => {
                 vm.advance(u64::from(micros) * 1_000);
@@ -127,5 +208,9 @@ fuzz_target!(|steps: Vec<Step>| {
         let removed = bus.remove(&mut vm, id).expect("remove");
         assert!(removed.device_error.is_none(), "{:?}", removed.device_error);
     }
-    assert!(bus.total_holdings().is_empty(), "{:?}", bus.total_holdings());
+    assert!(
+        bus.total_holdings().is_empty(),
+        "{:?}",
+        bus.total_holdings()
+    );
 });

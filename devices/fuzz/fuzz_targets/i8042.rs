@@ -20,7 +20,11 @@ fuzz_target!(|steps: Vec<Step>| {
         },
         |kbc, ctx| {
             assert!(kbc.queued() <= OUTPUT_QUEUE_CAP);
-            assert!(ctx.requests().iter().all(|request| *request == VmRequest::Reset));
+            assert!(
+                ctx.requests()
+                    .iter()
+                    .all(|request| *request == VmRequest::Reset)
+            );
         },
     );
 });

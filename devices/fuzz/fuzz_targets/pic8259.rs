@@ -20,10 +20,17 @@ fuzz_target!(|steps: Vec<Step>| {
             if value & 0x80 != 0 {
                 // The CPU takes an interrupt (or acknowledges spuriously).
                 let (master, slave) = (pic.master().vector_base, pic.slave().vector_base);
-                let vector = if value & 0x40 != 0 { Some(pic.acknowledge()) } else { pic.take_interrupt() };
+                let vector = if value & 0x40 != 0 {
+                    Some(pic.acknowledge())
+                } else {
+                    pic.take_interrupt()
+                };
                 if let Some(vector) = vector {
                     let base = vector & 0xF8;
-                    assert!(base == master || base == slave, "vector {vector:#x} from neither base");
+                    assert!(
+                        base == master || base == slave,
+                        "vector {vector:#x} from neither base"
+                    );
                 }
             } else {
                 let _ = pic.set_irq(line, value & 1 != 0);

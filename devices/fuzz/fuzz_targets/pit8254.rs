@@ -20,7 +20,11 @@ fuzz_target!(|steps: Vec<Step>| {
             let _ = pit.output(usize::from(line % 4), ctx.now());
         },
         |pit, ctx| {
-            assert!(ctx.timers().values().all(|timer| timer.period >= MIN_TIMER_PERIOD_NS));
+            assert!(
+                ctx.timers()
+                    .values()
+                    .all(|timer| timer.period >= MIN_TIMER_PERIOD_NS)
+            );
             assert!(pit.coalesced_edges() <= pit.irq_edges());
             assert!(pit.timer_error().is_none());
         },

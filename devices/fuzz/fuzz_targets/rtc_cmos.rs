@@ -24,11 +24,21 @@ fuzz_target!(|input: (u32, Vec<Step>)| {
             let _ = rtc.seconds_at(ctx.now());
         },
         |rtc, ctx| {
-            assert!(ctx.timers().values().all(|timer| timer.period >= MIN_TIMER_PERIOD_NS));
+            assert!(
+                ctx.timers()
+                    .values()
+                    .all(|timer| timer.period >= MIN_TIMER_PERIOD_NS)
+            );
             let b = rtc.cmos(register::B);
             if b & reg_b::SET == 0 {
                 let binary = b & reg_b::BINARY != 0;
-                let decode = |byte: u8| if binary { Some(byte) } else { from_bcd_strict(byte) };
+                let decode = |byte: u8| {
+                    if binary {
+                        Some(byte)
+                    } else {
+                        from_bcd_strict(byte)
+                    }
+                };
                 for (index, limit) in [
                     (register::SECONDS, 60),
                     (register::MINUTES, 60),
@@ -37,7 +47,10 @@ fuzz_target!(|input: (u32, Vec<Step>)| {
                     (register::YEAR, 100),
                 ] {
                     let byte = rtc.cmos(index);
-                    assert!(decode(byte).is_some_and(|v| v < limit), "register {index:#x} = {byte:#x}");
+                    assert!(
+                        decode(byte).is_some_and(|v| v < limit),
+                        "register {index:#x} = {byte:#x}"
+                    );
                 }
             }
         },

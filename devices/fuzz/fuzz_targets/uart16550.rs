@@ -14,7 +14,9 @@ fuzz_target!(|steps: Vec<Step>| {
     let backend = BufferedBackend::with_capacity(BACKEND_CAPACITY);
     let mut uart = Uart16550::new(UartConfig::COM1, backend).expect("COM1 fits");
     let mut ctx = installed(&mut uart);
-    let ports: Vec<u16> = (0..PORT_COUNT).map(|offset| UartConfig::COM1.base + offset).collect();
+    let ports: Vec<u16> = (0..PORT_COUNT)
+        .map(|offset| UartConfig::COM1.base + offset)
+        .collect();
     play(
         &mut uart,
         &mut ctx,

@@ -40,9 +40,18 @@ impl Width {
 #[derive(Arbitrary, Debug, Clone)]
 pub enum Step {
     /// The guest reads at one of the model's ports (picked by `select`) plus `offset % 8`.
-    Read { select: u8, offset: u8, width: Width },
+    Read {
+        select: u8,
+        offset: u8,
+        width: Width,
+    },
     /// The guest writes `value`'s low bytes there.
-    Write { select: u8, offset: u8, width: Width, value: u32 },
+    Write {
+        select: u8,
+        offset: u8,
+        width: Width,
+        value: u32,
+    },
     /// The clock moves forward with no timer callback (a descheduled VM).
     Skip { nanos: u32 },
     /// The clock jumps seconds ahead with no callback.
@@ -69,12 +78,21 @@ pub fn play<D: Device>(
 ) {
     for step in steps.iter().take(MAX_STEPS) {
         match *step {
-            Step::Read { select, offset, width } => {
+            Step::Read {
+                select,
+                offset,
+                width,
+            } => {
                 let port = pick(ports, select, offset);
                 let mut data = [0u8; 4];
                 device.pio_read(ctx, port, &mut data[..width.bytes()]);
             }
-            Step::Write { select, offset, width, value } => {
+            Step::Write {
+                select,
+                offset,
+                width,
+                value,
+            } => {
                 let port = pick(ports, select, offset);
                 device.pio_write(ctx, port, &value.to_le_bytes()[..width.bytes()]);
             }
@@ -96,7 +114,11 @@ pub fn play<D: Device>(
             Step::Input { line, value } => input(device, ctx, line, value),
             Step::PowerCycle => {
                 device.power_off(ctx).expect("power off");
-                assert!(ctx.timers().is_empty(), "{} kept a timer across power off", device.name());
+                assert!(
+                    ctx.timers().is_empty(),
+                    "{} kept a timer across power off",
+                    device.name()
+                );
                 device.power_on(ctx).expect("power on");
             }
         }
@@ -113,15 +135,26 @@ pub fn play<D: Device>(
         }
     }
     device.power_off(ctx).expect("final power off");
-    assert!(ctx.timers().is_empty(), "{} kept a timer after power off", device.name());
+    assert!(
+        ctx.timers().is_empty(),
+        "{} kept a timer after power off",
+        device.name()
+    );
     device.remove(ctx).expect("remove");
-    assert!(ctx.claims().is_empty(), "{} kept a claim after remove", device.name());
+    assert!(
+        ctx.claims().is_empty(),
+        "{} kept a claim after remove",
+        device.name()
+    );
 }
 
 /// One of the model's ports, nudged by up to 7 so neighbouring and out-of-range ports and
 /// wide accesses across the end are exercised too.
 fn pick(ports: &[u16], select: u8, offset: u8) -> u16 {
-    let base = ports.get(usize::from(select) % ports.len().max(1)).copied().unwrap_or(0);
+    let base = ports
+        .get(usize::from(select) % ports.len().max(1))
+        .copied()
+        .unwrap_or(0);
     base.wrapping_add(u16::from(offset % 8))
 }
 

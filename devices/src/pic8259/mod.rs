@@ -27,7 +27,7 @@
 //! # Threat note
 //! The guest controls every command and data byte; the VMM's devices control the input levels.
 //! All state is a handful of `u8` registers: nothing grows, no index is taken from guest data
-//! except 3-bit levels masked with [`chip::command::LEVEL_MASK`], and shifts are by at most 7.
+//! except 3-bit levels masked with [`command::LEVEL_MASK`], and shifts are by at most 7.
 //! Out-of-range input lines from the VMM are refused with [`PicError::NoSuchLine`].
 
 mod chip;

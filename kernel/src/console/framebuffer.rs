@@ -27,7 +27,12 @@ pub fn init(framebuffer: FrameBuffer) {
     let info = framebuffer.info();
     let buffer = framebuffer.into_buffer();
     buffer.fill(0);
-    *SCREEN.lock() = Some(TextScreen { buffer, info, column: 0, row: 0 });
+    *SCREEN.lock() = Some(TextScreen {
+        buffer,
+        info,
+        column: 0,
+        row: 0,
+    });
 }
 
 /// Write text at the cursor.
@@ -63,8 +68,8 @@ impl TextScreen {
                 if self.column >= self.columns() {
                     self.new_line();
                 }
-                let glyph = get_raster(c, WEIGHT, HEIGHT)
-                    .or_else(|| get_raster('?', WEIGHT, HEIGHT));
+                let glyph =
+                    get_raster(c, WEIGHT, HEIGHT).or_else(|| get_raster('?', WEIGHT, HEIGHT));
                 if let Some(glyph) = glyph {
                     let x = BORDER + self.column * GLYPH_WIDTH;
                     let y = BORDER + self.row * LINE_HEIGHT;
@@ -90,7 +95,8 @@ impl TextScreen {
         let text_start = BORDER * self.info.stride * self.info.bytes_per_pixel;
         let text_end = text_start + self.rows() * line_bytes;
         if text_end <= self.buffer.len() && line_bytes > 0 {
-            self.buffer.copy_within(text_start + line_bytes..text_end, text_start);
+            self.buffer
+                .copy_within(text_start + line_bytes..text_end, text_start);
             self.buffer[text_end - line_bytes..text_end].fill(0);
         }
     }

@@ -19,7 +19,10 @@ pub fn init() -> bool {
     let Ok(mut uart) = (unsafe { Uart16550::new_port(COM1_BASE) }) else {
         return false;
     };
-    let config = Config { baud_rate: BaudRate::Baud115200, ..Config::DEFAULT };
+    let config = Config {
+        baud_rate: BaudRate::Baud115200,
+        ..Config::DEFAULT
+    };
     if uart.init(config).is_err() {
         return false;
     }

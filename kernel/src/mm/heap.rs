@@ -2,8 +2,8 @@
 //! through the physical-memory window. It is the global allocator of the kernel binary.
 
 use super::frames::{FRAME_SIZE, FrameError};
-use super::physical;
 use super::owner::OwnerTable;
+use super::physical;
 use super::slab::LockedSlabHeap;
 
 /// The global heap. (Host unit tests keep the host's allocator.)

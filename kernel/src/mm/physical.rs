@@ -7,8 +7,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use bootloader_api::info::{MemoryRegion, MemoryRegionKind};
 use spin::Mutex;
 use x86_64::PhysAddr;
-use x86_64::structures::paging::{PhysFrame, Size4KiB};
 use x86_64::structures::paging::frame::PhysFrameRange;
+use x86_64::structures::paging::{PhysFrame, Size4KiB};
 
 use super::frames::{BitmapFrameAllocator, FRAME_SIZE, FrameError, words_needed};
 
@@ -32,7 +32,10 @@ pub fn window_offset() -> u64 {
 }
 
 fn usable(regions: &[MemoryRegion]) -> impl Iterator<Item = Range<u64>> + Clone + '_ {
-    regions.iter().filter(|r| r.kind == MemoryRegionKind::Usable).map(|r| r.start..r.end)
+    regions
+        .iter()
+        .filter(|r| r.kind == MemoryRegionKind::Usable)
+        .map(|r| r.start..r.end)
 }
 
 /// Build the frame allocator from the bootloader's memory map. Its bitmap is carved from the
@@ -47,9 +50,8 @@ pub fn init(regions: &[MemoryRegion], window_offset: u64) -> Result<(), FrameErr
         .ok_or(FrameError::OutOfFrames)?;
     // SAFETY: `home` is usable RAM (bootloader memory map) that nothing else owns yet; it is
     // reserved in the allocator right below, so this is its only reference.
-    let bitmap = unsafe {
-        core::slice::from_raw_parts_mut(to_virtual(home.start) as *mut u64, words)
-    };
+    let bitmap =
+        unsafe { core::slice::from_raw_parts_mut(to_virtual(home.start) as *mut u64, words) };
     let mut frames = BitmapFrameAllocator::new(usable(regions), bitmap)?;
     let first = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(home.start));
     frames.reserve(PhysFrame::range(first, first + bytes / FRAME_SIZE))?;
@@ -66,7 +68,9 @@ pub fn init(regions: &[MemoryRegion], window_offset: u64) -> Result<(), FrameErr
 pub fn with_frames<R>(f: impl FnOnce(&mut Frames) -> R) -> R {
     x86_64::instructions::interrupts::without_interrupts(|| {
         let mut guard = FRAMES.lock();
-        let frames = guard.as_mut().expect("frame allocator used before mm::physical::init");
+        let frames = guard
+            .as_mut()
+            .expect("frame allocator used before mm::physical::init");
         f(frames)
     })
 }

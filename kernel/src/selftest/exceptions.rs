@@ -31,12 +31,17 @@ pub fn page_fault_is_reported(_: &Context<'_>) -> ExitStatus {
     // SAFETY: deliberately faults: the handler reports the fault and ends the run, so the
     // read never completes and nothing observes its value.
     let value = unsafe { core::ptr::read_volatile(UNMAPPED_PROBE_ADDRESS as *const u64) };
-    fail(format_args!("read of an unmapped address returned {value:#x}"))
+    fail(format_args!(
+        "read of an unmapped address returned {value:#x}"
+    ))
 }
 
 pub fn triple_fault(_: &Context<'_>) -> ExitStatus {
     use x86_64::instructions::tables::{DescriptorTablePointer, lidt};
-    let empty = DescriptorTablePointer { limit: 0, base: VirtAddr::new(0) };
+    let empty = DescriptorTablePointer {
+        limit: 0,
+        base: VirtAddr::new(0),
+    };
     log::info!("loading an empty IDT and executing int3: expect a triple fault");
     // SAFETY: deliberately breaks the machine: with an empty IDT the int3 escalates to a
     // triple fault, which the host tool must report as a failure.

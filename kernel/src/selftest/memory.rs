@@ -30,7 +30,8 @@ impl Xorshift {
 pub fn heap_stress(_: &Context<'_>) -> ExitStatus {
     let before = HEAP.stats();
     let mut random = Xorshift(0x9e37_79b9_7f4a_7c15);
-    let mut live: Vec<Option<(core::ptr::NonNull<u8>, Layout, u8)>> = Vec::with_capacity(LIVE_SLOTS);
+    let mut live: Vec<Option<(core::ptr::NonNull<u8>, Layout, u8)>> =
+        Vec::with_capacity(LIVE_SLOTS);
     live.resize(LIVE_SLOTS, None);
     let baseline = HEAP.stats();
     let (mut allocations, mut frees) = (0usize, 0usize);
@@ -41,7 +42,9 @@ pub fn heap_stress(_: &Context<'_>) -> ExitStatus {
                 // SAFETY: `pointer` was allocated with `layout` below and filled with `fill`.
                 let bytes = unsafe { core::slice::from_raw_parts(pointer.as_ptr(), layout.size()) };
                 if bytes.iter().any(|&b| b != fill) {
-                    return fail(format_args!("object in slot {slot} corrupted (operation {operation})"));
+                    return fail(format_args!(
+                        "object in slot {slot} corrupted (operation {operation})"
+                    ));
                 }
                 // SAFETY: allocated from HEAP with this layout and not freed since.
                 unsafe { HEAP.deallocate(pointer, layout) };
@@ -55,9 +58,11 @@ pub fn heap_stress(_: &Context<'_>) -> ExitStatus {
                 };
                 let pointer = match HEAP.allocate(layout) {
                     Ok(pointer) => pointer,
-                    Err(error) => return fail(format_args!("allocation {operation} failed: {error:?}")),
+                    Err(error) => {
+                        return fail(format_args!("allocation {operation} failed: {error:?}"));
+                    }
                 };
-                if pointer.as_ptr() as usize % align != 0 {
+                if !(pointer.as_ptr() as usize).is_multiple_of(align) {
                     return fail(format_args!("misaligned allocation for align {align}"));
                 }
                 let fill = operation as u8;
@@ -80,12 +85,16 @@ pub fn heap_stress(_: &Context<'_>) -> ExitStatus {
         after.bytes_in_use,
         before.bytes_in_use
     );
-    if after.bytes_in_use != baseline.bytes_in_use || after.large_objects != baseline.large_objects {
+    if after.bytes_in_use != baseline.bytes_in_use || after.large_objects != baseline.large_objects
+    {
         return fail(format_args!("heap accounting did not return to its start"));
     }
     for (start, end) in baseline.classes.iter().zip(after.classes.iter()) {
         if start.objects_in_use != end.objects_in_use {
-            return fail(format_args!("class {} B: {} objects in use, started with {}", end.object_size, end.objects_in_use, start.objects_in_use));
+            return fail(format_args!(
+                "class {} B: {} objects in use, started with {}",
+                end.object_size, end.objects_in_use, start.objects_in_use
+            ));
         }
     }
     drop(live);
@@ -100,12 +109,18 @@ fn owner_accounting() -> ExitStatus {
     let (tidy, leaky) = (OwnerId(7), OwnerId(8));
     let baseline = HEAP.stats().bytes_in_use;
     let mut owners = OWNERS.lock();
-    if owners.register(tidy, UNLIMITED).and(owners.register(leaky, 4096)).is_err() {
+    if owners
+        .register(tidy, UNLIMITED)
+        .and(owners.register(leaky, 4096))
+        .is_err()
+    {
         return fail(format_args!("could not register owners"));
     }
     let mut held = Vec::new();
     for size in [8usize, 24, 100, 512, 2048, 3000] {
-        let Ok(layout) = Layout::from_size_align(size, 8) else { continue };
+        let Ok(layout) = Layout::from_size_align(size, 8) else {
+            continue;
+        };
         match owners.alloc_for(tidy, layout) {
             Ok(pointer) => held.push((pointer, layout)),
             Err(error) => return fail(format_args!("alloc_for: {error:?}")),
@@ -119,7 +134,10 @@ fn owner_accounting() -> ExitStatus {
     }
     let over_quota = owners.alloc_for(leaky, small);
     let tidy_usage = owners.usage(tidy);
-    log::info!("owner accounts: tidy {tidy_usage:?}, leaky {:?}, fifth 1000 B for leaky: {over_quota:?}", owners.usage(leaky));
+    log::info!(
+        "owner accounts: tidy {tidy_usage:?}, leaky {:?}, fifth 1000 B for leaky: {over_quota:?}",
+        owners.usage(leaky)
+    );
     if over_quota.is_ok() {
         return fail(format_args!("quota of 4096 B not enforced"));
     }
@@ -130,7 +148,8 @@ fn owner_accounting() -> ExitStatus {
     }
     let released = owners.release_all(leaky);
     log::info!("released for the leaky owner: {released:?}");
-    let zero = owners.usage(tidy).map(|u| u.bytes) == Ok(0) && owners.usage(leaky).map(|u| u.bytes) == Ok(0);
+    let zero = owners.usage(tidy).map(|u| u.bytes) == Ok(0)
+        && owners.usage(leaky).map(|u| u.bytes) == Ok(0);
     let unregistered = owners.unregister(tidy).and(owners.unregister(leaky));
     drop(owners);
     if !zero || unregistered.is_err() || HEAP.stats().bytes_in_use != baseline {
@@ -153,16 +172,22 @@ pub fn frame_exhaustion(_: &Context<'_>) -> ExitStatus {
                 Err(error) => break error,
             }
         };
-        log::info!("frames exhausted after {} allocations: {error:?}", taken.len());
+        log::info!(
+            "frames exhausted after {} allocations: {error:?}",
+            taken.len()
+        );
         if taken.len() as u64 != free_at_start || frames.free_frames() != 0 {
-            return fail(format_args!("allocated {} of {free_at_start} free frames", taken.len()));
+            return fail(format_args!(
+                "allocated {} of {free_at_start} free frames",
+                taken.len()
+            ));
         }
         for frame in taken.drain(..) {
             if let Err(error) = frames.free(frame) {
                 return fail(format_args!("free failed: {error:?}"));
             }
         }
-        if let Some(frame) = frames.allocate().ok() {
+        if let Ok(frame) = frames.allocate() {
             let double = frames.free(frame).and_then(|()| frames.free(frame));
             log::info!("double free reported as {double:?}");
             if double.is_ok() {
@@ -170,7 +195,10 @@ pub fn frame_exhaustion(_: &Context<'_>) -> ExitStatus {
             }
         }
         if frames.free_frames() != free_at_start {
-            return fail(format_args!("{} free after release, {free_at_start} before", frames.free_frames()));
+            return fail(format_args!(
+                "{} free after release, {free_at_start} before",
+                frames.free_frames()
+            ));
         }
         ExitStatus::Success
     })
@@ -198,8 +226,13 @@ pub fn map_and_unmap(_: &Context<'_>) -> ExitStatus {
     let translated = paging::translate(VirtAddr::new(TEST_PAGE));
     let unmapped = paging::unmap(page);
     let _ = physical::with_frames(|frames| frames.free(frame));
-    if seen != 0x1234_5678_9abc_def0 || translated != Some(frame.start_address()) || !matches!(unmapped, Ok(f) if f == frame) {
-        return fail(format_args!("mapping mismatch: {seen:#x} {translated:?} {unmapped:?}"));
+    if seen != 0x1234_5678_9abc_def0
+        || translated != Some(frame.start_address())
+        || !matches!(unmapped, Ok(f) if f == frame)
+    {
+        return fail(format_args!(
+            "mapping mismatch: {seen:#x} {translated:?} {unmapped:?}"
+        ));
     }
     if paging::translate(VirtAddr::new(TEST_PAGE)).is_some() {
         return fail(format_args!("page still mapped after unmap"));

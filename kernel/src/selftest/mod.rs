@@ -21,8 +21,11 @@ pub struct Context<'a> {
     pub vmx: VmxStatus,
 }
 
+/// A self-test: looks at the context, returns the run's status.
+pub type SelfTest = fn(&Context<'_>) -> ExitStatus;
+
 /// The self-tests by name.
-pub const TESTS: &[(&str, fn(&Context<'_>) -> ExitStatus)] = &[
+pub const TESTS: &[(&str, SelfTest)] = &[
     ("breakpoint", exceptions::breakpoint_returns),
     ("page_fault", exceptions::page_fault_is_reported),
     ("triple_fault", exceptions::triple_fault),

@@ -21,7 +21,11 @@ pub struct VmConsole {
 impl VmConsole {
     /// A console for the VM called `name`.
     pub fn new(name: &str) -> Self {
-        VmConsole { name: String::from(name), line: Vec::with_capacity(MAX_LINE), transmitted: 0 }
+        VmConsole {
+            name: String::from(name),
+            line: Vec::with_capacity(MAX_LINE),
+            transmitted: 0,
+        }
     }
 
     /// Add one byte; a newline (or a full line) prints the line.

@@ -16,7 +16,8 @@ const CREATED: u8 = 1;
 static STATE: [AtomicU8; MAX_SECTIONS] = [const { AtomicU8::new(FREE) }; MAX_SECTIONS];
 static LOCKED: [AtomicBool; MAX_SECTIONS] = [const { AtomicBool::new(false) }; MAX_SECTIONS];
 /// Whether interrupts were enabled when each section was entered.
-static INTERRUPTS_WERE_ON: [AtomicBool; MAX_SECTIONS] = [const { AtomicBool::new(false) }; MAX_SECTIONS];
+static INTERRUPTS_WERE_ON: [AtomicBool; MAX_SECTIONS] =
+    [const { AtomicBool::new(false) }; MAX_SECTIONS];
 
 fn slot(id: CriticalSectionId) -> Result<usize, CriticalSectionError> {
     let index = id.0 as usize;
@@ -30,7 +31,11 @@ fn slot(id: CriticalSectionId) -> Result<usize, CriticalSectionError> {
 /// Operation 18.
 pub fn create() -> Result<CriticalSectionId, CriticalSectionError> {
     (0..MAX_SECTIONS)
-        .find(|&i| STATE[i].compare_exchange(FREE, CREATED, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+        .find(|&i| {
+            STATE[i]
+                .compare_exchange(FREE, CREATED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })
         .map(|i| CriticalSectionId(i as u32))
         .ok_or(CriticalSectionError::TooMany)
 }

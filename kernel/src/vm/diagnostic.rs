@@ -37,10 +37,25 @@ pub fn print_state(vm: &Vm) {
     );
     crate::println!(
         "VM {}:   RAX {:#x} RBX {:#x} RCX {:#x} RDX {:#x} RSI {:#x} RDI {:#x} RBP {:#x}",
-        vm.name, r[0], r[3], r[1], r[2], r[6], r[7], r[5]
+        vm.name,
+        r[0],
+        r[3],
+        r[1],
+        r[2],
+        r[6],
+        r[7],
+        r[5]
     );
     crate::println!(
         "VM {}:   R8 {:#x} R9 {:#x} R10 {:#x} R11 {:#x} R12 {:#x} R13 {:#x} R14 {:#x} R15 {:#x}",
-        vm.name, r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]
+        vm.name,
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        r[15]
     );
 }

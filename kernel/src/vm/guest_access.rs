@@ -48,7 +48,8 @@ pub fn segment_from_number(number: u64) -> Option<Segment> {
 
 /// Translate a guest-linear address with the guest's current paging mode.
 pub fn linear_to_physical(platform: &Platform, linear: u64) -> Result<u64, AccessError> {
-    let mode = PagingMode::from_registers(read(F::GuestCr0), read(F::GuestCr4), read(F::GuestIa32Efer));
+    let mode =
+        PagingMode::from_registers(read(F::GuestCr0), read(F::GuestCr4), read(F::GuestIa32Efer));
     guest_paging::translate(mode, read(F::GuestCr3), read(F::GuestCr4), linear, |gpa| {
         platform.memory.read_u64(gpa).ok()
     })
@@ -56,7 +57,12 @@ pub fn linear_to_physical(platform: &Platform, linear: u64) -> Result<u64, Acces
 }
 
 /// Copy guest memory at `linear` into `buf`, page by page; device memory goes through the bus.
-pub fn read_linear(bus: &mut Bus, platform: &mut Platform, linear: u64, buf: &mut [u8]) -> Result<(), AccessError> {
+pub fn read_linear(
+    bus: &mut Bus,
+    platform: &mut Platform,
+    linear: u64,
+    buf: &mut [u8],
+) -> Result<(), AccessError> {
     let mut done = 0;
     while done < buf.len() {
         let address = linear.wrapping_add(done as u64);
@@ -72,7 +78,12 @@ pub fn read_linear(bus: &mut Bus, platform: &mut Platform, linear: u64, buf: &mu
 }
 
 /// Copy `data` into guest memory at `linear`, page by page; device memory goes through the bus.
-pub fn write_linear(bus: &mut Bus, platform: &mut Platform, linear: u64, data: &[u8]) -> Result<(), AccessError> {
+pub fn write_linear(
+    bus: &mut Bus,
+    platform: &mut Platform,
+    linear: u64,
+    data: &[u8],
+) -> Result<(), AccessError> {
     let mut done = 0;
     while done < data.len() {
         let address = linear.wrapping_add(done as u64);
@@ -92,7 +103,12 @@ pub fn is_device_memory(bus: &Bus, gpa: u64) -> bool {
     bus.claims_mmio(gpa)
 }
 
-fn read_device(bus: &mut Bus, platform: &mut Platform, gpa: u64, buf: &mut [u8]) -> Result<(), AccessError> {
+fn read_device(
+    bus: &mut Bus,
+    platform: &mut Platform,
+    gpa: u64,
+    buf: &mut [u8],
+) -> Result<(), AccessError> {
     if !is_device_memory(bus, gpa) {
         return Err(AccessError::NotMemory { gpa });
     }
@@ -102,7 +118,12 @@ fn read_device(bus: &mut Bus, platform: &mut Platform, gpa: u64, buf: &mut [u8])
     Ok(())
 }
 
-fn write_device(bus: &mut Bus, platform: &mut Platform, gpa: u64, data: &[u8]) -> Result<(), AccessError> {
+fn write_device(
+    bus: &mut Bus,
+    platform: &mut Platform,
+    gpa: u64,
+    data: &[u8],
+) -> Result<(), AccessError> {
     if !is_device_memory(bus, gpa) {
         return Err(AccessError::NotMemory { gpa });
     }

@@ -134,15 +134,30 @@ mod tests {
 
     fn memory(entries: &[(u64, u64)]) -> impl FnMut(u64) -> Option<u64> + '_ {
         let map: HashMap<u64, u64> = entries.iter().copied().collect();
-        move |gpa| if gpa < 0x100_0000 { Some(*map.get(&gpa).unwrap_or(&0)) } else { None }
+        move |gpa| {
+            if gpa < 0x100_0000 {
+                Some(*map.get(&gpa).unwrap_or(&0))
+            } else {
+                None
+            }
+        }
     }
 
     #[test]
     fn mode_follows_control_registers() {
         assert_eq!(PagingMode::from_registers(0x11, 0, 0), PagingMode::None);
-        assert_eq!(PagingMode::from_registers(0x8000_0011, 0, 0), PagingMode::Bits32);
-        assert_eq!(PagingMode::from_registers(0x8000_0011, 0x20, 0), PagingMode::Pae);
-        assert_eq!(PagingMode::from_registers(0x8000_0011, 0x20, 0x500), PagingMode::Level4);
+        assert_eq!(
+            PagingMode::from_registers(0x8000_0011, 0, 0),
+            PagingMode::Bits32
+        );
+        assert_eq!(
+            PagingMode::from_registers(0x8000_0011, 0x20, 0),
+            PagingMode::Pae
+        );
+        assert_eq!(
+            PagingMode::from_registers(0x8000_0011, 0x20, 0x500),
+            PagingMode::Level4
+        );
     }
 
     #[test]
@@ -156,9 +171,18 @@ mod tests {
             (0x4000 + 5 * 8, 0x9000 | 3), // PT[5]: 0x5000 -> 0x9000
         ];
         let mut read = memory(&tables);
-        assert_eq!(translate(PagingMode::Level4, 0x1000, 0x20, 0x5123, &mut read), Ok(0x9123));
-        assert_eq!(translate(PagingMode::Level4, 0x1000, 0x20, 0x20_0042, &mut read), Ok(0x60_0042));
-        assert_eq!(translate(PagingMode::Level4, 0x1000, 0x20, 0x4123_4567, &mut read), Ok(0x4123_4567));
+        assert_eq!(
+            translate(PagingMode::Level4, 0x1000, 0x20, 0x5123, &mut read),
+            Ok(0x9123)
+        );
+        assert_eq!(
+            translate(PagingMode::Level4, 0x1000, 0x20, 0x20_0042, &mut read),
+            Ok(0x60_0042)
+        );
+        assert_eq!(
+            translate(PagingMode::Level4, 0x1000, 0x20, 0x4123_4567, &mut read),
+            Ok(0x4123_4567)
+        );
         assert_eq!(
             translate(PagingMode::Level4, 0x1000, 0x20, 0x6000, &mut read),
             Err(WalkError::NotPresent { linear: 0x6000 })
@@ -167,10 +191,20 @@ mod tests {
 
     #[test]
     fn thirty_two_bit_walk_with_4m_pages() {
-        let tables = [(0x1000, 0x2003), (0x1004, 0x0080_0083), (0x2000 + 3 * 4, 0x7003)];
+        let tables = [
+            (0x1000, 0x2003),
+            (0x1004, 0x0080_0083),
+            (0x2000 + 3 * 4, 0x7003),
+        ];
         let mut read = memory(&tables);
-        assert_eq!(translate(PagingMode::Bits32, 0x1000, CR4_PSE, 0x3abc, &mut read), Ok(0x7abc));
-        assert_eq!(translate(PagingMode::Bits32, 0x1000, CR4_PSE, 0x40_1234, &mut read), Ok(0x80_1234));
+        assert_eq!(
+            translate(PagingMode::Bits32, 0x1000, CR4_PSE, 0x3abc, &mut read),
+            Ok(0x7abc)
+        );
+        assert_eq!(
+            translate(PagingMode::Bits32, 0x1000, CR4_PSE, 0x40_1234, &mut read),
+            Ok(0x80_1234)
+        );
     }
 
     #[test]
@@ -185,6 +219,9 @@ mod tests {
 
     #[test]
     fn no_paging_is_identity_within_4g() {
-        assert_eq!(translate(PagingMode::None, 0, 0, 0x1_2345_6789, |_| None), Ok(0x2345_6789));
+        assert_eq!(
+            translate(PagingMode::None, 0, 0, 0x1_2345_6789, |_| None),
+            Ok(0x2345_6789)
+        );
     }
 }

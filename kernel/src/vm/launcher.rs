@@ -42,7 +42,8 @@ pub fn parse_list(list: &str) -> Result<Vec<VmItem<'_>>, ListError<'_>> {
         let (file, address) = match item.split_once('@') {
             Some((file, address)) => {
                 let digits = address.strip_prefix("0x").ok_or(ListError::BadItem(item))?;
-                let address = u64::from_str_radix(digits, 16).map_err(|_| ListError::BadItem(item))?;
+                let address =
+                    u64::from_str_radix(digits, 16).map_err(|_| ListError::BadItem(item))?;
                 (file, Some(address))
             }
             None => (item, None),
@@ -53,17 +54,30 @@ pub fn parse_list(list: &str) -> Result<Vec<VmItem<'_>>, ListError<'_>> {
             ("elf", None) | ("bin", Some(_)) if valid => {}
             _ => return Err(ListError::BadItem(item)),
         }
-        items.push(VmItem { name, file, real_mode_address: address });
+        items.push(VmItem {
+            name,
+            file,
+            real_mode_address: address,
+        });
     }
     Ok(items)
 }
 
 /// Run every VM of `items`; success only if each exits with status 0.
-pub fn run_all(items: &[VmItem<'_>], ram_bytes: u64, files: &BootFiles, arguments: BootArguments) -> ExitStatus {
+pub fn run_all(
+    items: &[VmItem<'_>],
+    ram_bytes: u64,
+    files: &BootFiles,
+    arguments: BootArguments,
+) -> ExitStatus {
     let mut all_passed = true;
     for (index, item) in items.iter().enumerate() {
         let Some(bytes) = files.file(item.file) else {
-            crate::println!("VM {}: not started: no file `{}` in the boot ramdisk", item.name, item.file);
+            crate::println!(
+                "VM {}: not started: no file `{}` in the boot ramdisk",
+                item.name,
+                item.file
+            );
             all_passed = false;
             continue;
         };
@@ -71,7 +85,12 @@ pub fn run_all(items: &[VmItem<'_>], ram_bytes: u64, files: &BootFiles, argument
             Some(address) => GuestImage::RealMode { bytes, address },
             None => GuestImage::Elf64(bytes),
         };
-        let spec = VmSpec { name: item.name, ram_bytes: ram_bytes, image, vpid: (index + 1) as u16 };
+        let spec = VmSpec {
+            name: item.name,
+            ram_bytes,
+            image,
+            vpid: (index + 1) as u16,
+        };
         let mut vm = match Vm::create(&spec, arguments) {
             Ok(vm) => vm,
             Err(error) => {
@@ -80,10 +99,17 @@ pub fn run_all(items: &[VmItem<'_>], ram_bytes: u64, files: &BootFiles, argument
                 continue;
             }
         };
-        log::info!("VM {}: started ({} MiB RAM, {} bytes of image)", item.name, ram_bytes >> 20, bytes.len());
+        log::info!(
+            "VM {}: started ({} MiB RAM, {} bytes of image)",
+            item.name,
+            ram_bytes >> 20,
+            bytes.len()
+        );
         let end = vm.run();
         match &end {
-            VmEnd::Exited { status } => crate::println!("VM {}: exited with status {status}", vm.name),
+            VmEnd::Exited { status } => {
+                crate::println!("VM {}: exited with status {status}", vm.name)
+            }
             VmEnd::Reset => crate::println!("VM {}: reset requested; stopped", vm.name),
             VmEnd::Stopped(why) => {
                 crate::println!("VM {}: stopped: {why}", vm.name);
@@ -93,7 +119,11 @@ pub fn run_all(items: &[VmItem<'_>], ram_bytes: u64, files: &BootFiles, argument
         vm.stats.print(&vm.name);
         all_passed &= end == VmEnd::Exited { status: 0 };
     }
-    if all_passed { ExitStatus::Success } else { ExitStatus::VmFailed }
+    if all_passed {
+        ExitStatus::Success
+    } else {
+        ExitStatus::VmFailed
+    }
 }
 
 #[cfg(test)]
@@ -103,16 +133,36 @@ mod tests {
     #[test]
     fn lists_name_elf_and_real_mode_guests() {
         let items = parse_list("hello.elf,realmode.bin@0x7c00").unwrap();
-        assert_eq!(items[0], VmItem { name: "hello", file: "hello.elf", real_mode_address: None });
-        assert_eq!(items[1], VmItem { name: "realmode", file: "realmode.bin", real_mode_address: Some(0x7c00) });
+        assert_eq!(
+            items[0],
+            VmItem {
+                name: "hello",
+                file: "hello.elf",
+                real_mode_address: None
+            }
+        );
+        assert_eq!(
+            items[1],
+            VmItem {
+                name: "realmode",
+                file: "realmode.bin",
+                real_mode_address: Some(0x7c00)
+            }
+        );
     }
 
     #[test]
     fn bad_items_are_named() {
         assert_eq!(parse_list("x.bin"), Err(ListError::BadItem("x.bin")));
-        assert_eq!(parse_list("x.elf@0x100"), Err(ListError::BadItem("x.elf@0x100")));
+        assert_eq!(
+            parse_list("x.elf@0x100"),
+            Err(ListError::BadItem("x.elf@0x100"))
+        );
         assert_eq!(parse_list("noext"), Err(ListError::BadItem("noext")));
-        assert_eq!(parse_list("a.bin@7c00"), Err(ListError::BadItem("a.bin@7c00")));
+        assert_eq!(
+            parse_list("a.bin@7c00"),
+            Err(ListError::BadItem("a.bin@7c00"))
+        );
         let many = "a.elf,".repeat(MAX_VMS + 1);
         assert_eq!(parse_list(&many), Err(ListError::TooMany));
     }

@@ -30,13 +30,26 @@ use super::platform::Platform;
 use crate::arch::x86_64::cmos_clock;
 
 /// Register, install and power on every device of the PC.
-pub fn install_pc_devices(bus: &mut Bus, platform: &mut Platform, name: &str) -> Result<(), BusError> {
-    let rtc = RtcCmos::new(cmos_clock::epoch_seconds())
-        .map_err(|error| BusError::Device(devices::interface::DeviceError::Config(alloc::format!("RTC: {error:?}"))))?;
-    let uart = Uart16550::new(UartConfig::COM1, VmConsole::new(name))
-        .map_err(|error| BusError::Device(devices::interface::DeviceError::Config(alloc::format!("UART: {error:?}"))))?;
-    let test_device = TestDevice::new(test_device::DEFAULT_BASE)
-        .map_err(|error| BusError::Device(devices::interface::DeviceError::Config(alloc::format!("test device: {error:?}"))))?;
+pub fn install_pc_devices(
+    bus: &mut Bus,
+    platform: &mut Platform,
+    name: &str,
+) -> Result<(), BusError> {
+    let rtc = RtcCmos::new(cmos_clock::epoch_seconds()).map_err(|error| {
+        BusError::Device(devices::interface::DeviceError::Config(alloc::format!(
+            "RTC: {error:?}"
+        )))
+    })?;
+    let uart = Uart16550::new(UartConfig::COM1, VmConsole::new(name)).map_err(|error| {
+        BusError::Device(devices::interface::DeviceError::Config(alloc::format!(
+            "UART: {error:?}"
+        )))
+    })?;
+    let test_device = TestDevice::new(test_device::DEFAULT_BASE).map_err(|error| {
+        BusError::Device(devices::interface::DeviceError::Config(alloc::format!(
+            "test device: {error:?}"
+        )))
+    })?;
     let models: [Box<dyn Device>; 8] = [
         Box::new(uart),
         Box::new(PicPair::new()),

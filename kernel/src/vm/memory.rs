@@ -23,11 +23,14 @@ pub struct GuestMemory {
 impl GuestMemory {
     /// Allocate `size` bytes (a multiple of 2 MiB) of zeroed RAM.
     pub fn allocate(size: u64) -> Result<Self, FrameError> {
-        if size == 0 || size % PAGE_2M != 0 {
+        if size == 0 || !size.is_multiple_of(PAGE_2M) {
             return Err(FrameError::ZeroCount);
         }
         let run = physical::allocate_zeroed(size / FRAME_SIZE, PAGE_2M)?;
-        Ok(GuestMemory { host_base: run.start.start_address().as_u64(), size })
+        Ok(GuestMemory {
+            host_base: run.start.start_address().as_u64(),
+            size,
+        })
     }
 
     /// Bytes of RAM.
@@ -50,29 +53,34 @@ impl GuestMemory {
         (end <= self.size).then_some(gpa as usize..end as usize)
     }
 
-    fn bytes(&self) -> &mut [u8] {
-        // SAFETY: the run was allocated for this VM alone and stays allocated while `self`
-        // lives; the guest may change it concurrently only on other CPUs, which never run this
-        // VM's vCPU at the same time as the hypervisor handles its exit (one vCPU per VM).
-        unsafe {
-            core::slice::from_raw_parts_mut(
-                physical::to_virtual(self.host_base) as *mut u8,
-                self.size as usize,
-            )
-        }
-    }
-
     /// Copy guest RAM at `gpa` into `buf`.
     pub fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), DmaError> {
-        let range = self.checked_range(gpa, buf.len()).ok_or(DmaError::OutOfRange { gpa, len: buf.len() })?;
-        buf.copy_from_slice(&self.bytes()[range]);
+        let range = self
+            .checked_range(gpa, buf.len())
+            .ok_or(DmaError::OutOfRange {
+                gpa,
+                len: buf.len(),
+            })?;
+        let source = (physical::to_virtual(self.host_base) as *const u8).wrapping_add(range.start);
+        // SAFETY: `range` lies inside this VM's RAM run, which stays allocated and mapped by
+        // the window while `self` lives; the guest writes it only while its vCPU runs, never
+        // during an exit, so the bytes are stable while copied.
+        unsafe { core::ptr::copy_nonoverlapping(source, buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
     /// Copy `data` into guest RAM at `gpa`.
     pub fn write(&self, gpa: u64, data: &[u8]) -> Result<(), DmaError> {
-        let range = self.checked_range(gpa, data.len()).ok_or(DmaError::OutOfRange { gpa, len: data.len() })?;
-        self.bytes()[range].copy_from_slice(data);
+        let range = self
+            .checked_range(gpa, data.len())
+            .ok_or(DmaError::OutOfRange {
+                gpa,
+                len: data.len(),
+            })?;
+        let target = (physical::to_virtual(self.host_base) as *mut u8).wrapping_add(range.start);
+        // SAFETY: as in `read`; guest RAM is never borrowed as a Rust reference, only copied
+        // through raw pointers, so a write through `&self` aliases nothing.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), target, data.len()) };
         Ok(())
     }
 

@@ -130,10 +130,15 @@ impl Vm {
         let caps = capabilities().ok_or(VmError::NoVmx)?;
         let memory = GuestMemory::allocate(spec.ram_bytes).map_err(VmError::Memory)?;
         let mut ept = Ept::new(FrameTables).map_err(VmError::Ept)?;
-        ept.map(0, memory.host_base(), memory.size(), EptFlags::RWX).map_err(VmError::Ept)?;
+        ept.map(0, memory.host_base(), memory.size(), EptFlags::RWX)
+            .map_err(VmError::Ept)?;
         let loaded = loader::load(spec.image, &memory, arguments).map_err(VmError::Load)?;
         let vcpu = Vcpu::new(caps, ept.eptp(false), spec.vpid, &loaded)?;
-        let config = VmConfig { name: String::from(spec.name), ram_bytes: memory.size(), vcpus: 1 };
+        let config = VmConfig {
+            name: String::from(spec.name),
+            ram_bytes: memory.size(),
+            vcpus: 1,
+        };
         let mut platform = Platform::new(memory, config);
         let mut bus = Bus::default();
         machine::install_pc_devices(&mut bus, &mut platform, spec.name)?;
@@ -151,33 +156,39 @@ impl Vm {
 
     /// Run the guest until it ends.
     pub fn run(&mut self) -> VmEnd {
-        let mut handling: Option<(u16, u64)> = None;
         loop {
             if self.halted {
                 self.idle();
             }
             x86_64::instructions::interrupts::disable();
-            if let Some((reason, started)) = handling.take() {
-                self.stats.record(reason, tsc::now().wrapping_sub(started));
-            }
             if let Err(fail) = self.vcpu.enter() {
                 return VmEnd::Stopped(format!("VM entry failed: {fail}"));
             }
             let exit_tsc = tsc::now();
             let word = ExitReasonWord::decode(read(F::ExitReason) as u32);
-            handling = Some((word.basic, exit_tsc));
             take_host_interrupts();
-            let flow = exits::handle(self, word);
-            if let Flow::Stop(end) = flow {
+            let end = self.handle_exit(word);
+            // Exit statistics: cycles from the exit until the guest is about to run again.
+            self.stats
+                .record(word.basic, tsc::now().wrapping_sub(exit_tsc));
+            if let Some(end) = end {
                 return end;
             }
-            match self.platform.take_request() {
-                Some(VmRequest::Shutdown { status }) => return VmEnd::Exited { status },
-                Some(VmRequest::Reset) => return VmEnd::Reset,
-                None => {}
-            }
-            self.run_due_timers();
         }
+    }
+
+    /// Everything between one exit and the next entry; `Some` when the VM ends.
+    fn handle_exit(&mut self, word: ExitReasonWord) -> Option<VmEnd> {
+        if let Flow::Stop(end) = exits::handle(self, word) {
+            return Some(end);
+        }
+        match self.platform.take_request() {
+            Some(VmRequest::Shutdown { status }) => return Some(VmEnd::Exited { status }),
+            Some(VmRequest::Reset) => return Some(VmEnd::Reset),
+            None => {}
+        }
+        self.run_due_timers();
+        None
     }
 
     fn run_due_timers(&mut self) {

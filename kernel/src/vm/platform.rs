@@ -119,7 +119,10 @@ impl VmServices for Platform {
         Ok(id)
     }
 
-    fn enter_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError> {
+    fn enter_critical_section(
+        &mut self,
+        id: CriticalSectionId,
+    ) -> Result<(), CriticalSectionError> {
         critical_sections::enter(id)
     }
 
@@ -127,7 +130,10 @@ impl VmServices for Platform {
         critical_sections::exit(id)
     }
 
-    fn remove_critical_section(&mut self, id: CriticalSectionId) -> Result<(), CriticalSectionError> {
+    fn remove_critical_section(
+        &mut self,
+        id: CriticalSectionId,
+    ) -> Result<(), CriticalSectionError> {
         critical_sections::remove(id)?;
         self.sections.retain(|&held| held != id);
         Ok(())

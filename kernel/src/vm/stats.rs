@@ -15,7 +15,10 @@ pub struct ExitStats {
 
 impl Default for ExitStats {
     fn default() -> Self {
-        ExitStats { counts: [0; REASONS], cycles: [0; REASONS] }
+        ExitStats {
+            counts: [0; REASONS],
+            cycles: [0; REASONS],
+        }
     }
 }
 
@@ -64,7 +67,11 @@ impl ExitStats {
         order
             .into_iter()
             .filter(|&i| self.counts[i] > 0)
-            .map(|i| Row { reason: i as u16, count: self.counts[i], cycles: self.cycles[i] })
+            .map(|i| Row {
+                reason: i as u16,
+                count: self.counts[i],
+                cycles: self.cycles[i],
+            })
     }
 
     /// Print the table under a heading naming the VM.
@@ -93,8 +100,14 @@ mod tests {
         stats.record(ExitReason::IoInstruction as u16, 500);
         let rows: Vec<Row> = stats.rows().collect();
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].name(), rows[0].count, rows[0].mean_cycles()), ("I/O instruction", 2, 400));
-        assert_eq!((rows[1].name(), rows[1].count, rows[1].mean_cycles()), ("CPUID", 1, 100));
+        assert_eq!(
+            (rows[0].name(), rows[0].count, rows[0].mean_cycles()),
+            ("I/O instruction", 2, 400)
+        );
+        assert_eq!(
+            (rows[1].name(), rows[1].count, rows[1].mean_cycles()),
+            ("CPUID", 1, 100)
+        );
         assert_eq!(stats.total(), 3);
         assert_eq!(stats.count(ExitReason::IoInstruction), 2);
     }

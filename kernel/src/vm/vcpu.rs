@@ -3,8 +3,8 @@
 
 use devices::insn::{self, Mode};
 use x86_64::PhysAddr;
-use x86_64::structures::paging::PhysFrame;
 use x86_64::registers::model_specific::Msr;
+use x86_64::structures::paging::PhysFrame;
 
 use super::loader::Loaded;
 use super::vmcs_setup::{self, ControlStructures, SetupError};
@@ -34,7 +34,14 @@ pub const PASSTHROUGH_MSRS: [u32; 12] = [
 /// MSRs the guest may read directly but whose writes exit.
 pub const READ_ONLY_PASSTHROUGH_MSRS: [u32; 1] = [0x10]; // IA32_TSC
 /// MSRs not switched by VMX that a new VM must not inherit from the previous one.
-const RESET_ON_CREATE: [u32; 6] = [0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084, 0xc000_0102, 0xc000_0103];
+const RESET_ON_CREATE: [u32; 6] = [
+    0xc000_0081,
+    0xc000_0082,
+    0xc000_0083,
+    0xc000_0084,
+    0xc000_0102,
+    0xc000_0103,
+];
 
 /// MSR bitmap: byte offsets of the four 1 KiB quarters (SDM Vol. 3C, 25.6.9).
 const MSR_BITMAP_READ_LOW: usize = 0;
@@ -90,7 +97,7 @@ impl Frame {
             .map_err(VcpuError::Frames)
     }
 
-    fn bytes(&self) -> &mut [u8] {
+    fn bytes(&mut self) -> &mut [u8] {
         // SAFETY: the frame was allocated for this object alone and the window maps it.
         unsafe { core::slice::from_raw_parts_mut(physical::to_virtual(self.0) as *mut u8, 4096) }
     }
@@ -115,9 +122,15 @@ pub struct Vcpu {
 
 impl Vcpu {
     /// A vCPU entering `loaded`'s state on the EPT at `eptp`. The VMCS is left current.
-    pub fn new(caps: &VmxCapabilities, eptp: u64, vpid: u16, loaded: &Loaded) -> Result<Self, VcpuError> {
+    pub fn new(
+        caps: &VmxCapabilities,
+        eptp: u64,
+        vpid: u16,
+        loaded: &Loaded,
+    ) -> Result<Self, VcpuError> {
         let vmcs = Vmcs::allocate(caps.revision_id).map_err(VcpuError::Frames)?;
-        let (io_bitmap_a, io_bitmap_b, msr_bitmap) = (Frame::allocate()?, Frame::allocate()?, Frame::allocate()?);
+        let (mut io_bitmap_a, mut io_bitmap_b, mut msr_bitmap) =
+            (Frame::allocate()?, Frame::allocate()?, Frame::allocate()?);
         // Every port exits until a device method says otherwise (passthrough clears bits).
         io_bitmap_a.bytes().fill(0xff);
         io_bitmap_b.bytes().fill(0xff);
@@ -143,7 +156,14 @@ impl Vcpu {
         registers.gprs[gpr::RDI] = loaded.rdi;
         registers.gprs[gpr::RSI] = loaded.rsi;
         registers.gprs[gpr::RSP] = loaded.state.rsp;
-        let mut vcpu = Vcpu { vmcs, registers, launched: false, io_bitmap_a, io_bitmap_b, msr_bitmap };
+        let mut vcpu = Vcpu {
+            vmcs,
+            registers,
+            launched: false,
+            io_bitmap_a,
+            io_bitmap_b,
+            msr_bitmap,
+        };
         for msr in PASSTHROUGH_MSRS {
             vcpu.set_msr_exits(msr, false, false);
         }
@@ -171,10 +191,18 @@ impl Vcpu {
 
     /// Let port `port` reach the hardware without an exit (passthrough), or trap it again.
     pub fn set_port_passthrough(&mut self, port: u16, passthrough: bool) {
-        let (bitmap, index) = if port < 0x8000 { (&self.io_bitmap_a, port) } else { (&self.io_bitmap_b, port - 0x8000) };
+        let (bitmap, index) = if port < 0x8000 {
+            (&mut self.io_bitmap_a, port)
+        } else {
+            (&mut self.io_bitmap_b, port - 0x8000)
+        };
         let byte = &mut bitmap.bytes()[usize::from(index / 8)];
         let bit = 1 << (index % 8);
-        if passthrough { *byte &= !bit } else { *byte |= bit }
+        if passthrough {
+            *byte &= !bit
+        } else {
+            *byte |= bit
+        }
     }
 
     /// The VMCS region's physical address (diagnostics).
@@ -214,7 +242,8 @@ impl Vcpu {
     /// Make the next entry deliver hardware exception `vector` (RIP is left on the faulting
     /// instruction). Real-mode guests get no error code, as the architecture says.
     pub fn inject_exception(&mut self, vector: u8, error_code: Option<u32>) {
-        let mut info = INTERRUPTION_VALID | INTERRUPTION_TYPE_HARDWARE_EXCEPTION | u32::from(vector);
+        let mut info =
+            INTERRUPTION_VALID | INTERRUPTION_TYPE_HARDWARE_EXCEPTION | u32::from(vector);
         if let Some(code) = error_code.filter(|_| self.mode() != Mode::Real16) {
             info |= INTERRUPTION_DELIVER_ERROR_CODE;
             let _ = vmcs::write(F::EntryExceptionErrorCode, u64::from(code));
@@ -226,7 +255,11 @@ impl Vcpu {
     pub fn emulator_registers(&self) -> insn::Registers {
         let mut gprs = self.registers.gprs;
         gprs[gpr::RSP] = read(F::GuestRsp);
-        insn::Registers { gprs, rip: self.rip(), rflags: read(F::GuestRflags) }
+        insn::Registers {
+            gprs,
+            rip: self.rip(),
+            rflags: read(F::GuestRflags),
+        }
     }
 
     /// Take the emulator's results back.
@@ -249,7 +282,11 @@ pub fn set_msr_intercept(bitmap: &mut [u8], msr: u32, read_exits: bool, write_ex
     let (read_base, write_base, index) = if msr < MSR_RANGE {
         (MSR_BITMAP_READ_LOW, MSR_BITMAP_WRITE_LOW, msr)
     } else if (MSR_HIGH_BASE..MSR_HIGH_BASE + MSR_RANGE).contains(&msr) {
-        (MSR_BITMAP_READ_HIGH, MSR_BITMAP_WRITE_HIGH, msr - MSR_HIGH_BASE)
+        (
+            MSR_BITMAP_READ_HIGH,
+            MSR_BITMAP_WRITE_HIGH,
+            msr - MSR_HIGH_BASE,
+        )
     } else {
         return; // Outside both ranges every access exits anyway.
     };

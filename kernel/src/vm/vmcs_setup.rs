@@ -89,8 +89,13 @@ pub fn write(field: F, value: u64) -> Result<(), SetupError> {
     vmcs::write(field, value).map_err(|fail| SetupError::Vmwrite(field, fail))
 }
 
-fn adjust(field: &'static str, caps: crate::vmx::caps::ControlCaps, wanted: u32) -> Result<u32, SetupError> {
-    caps.adjust(wanted).map_err(|UnsupportedControls { missing }| SetupError::Unsupported { field, missing })
+fn adjust(
+    field: &'static str,
+    caps: crate::vmx::caps::ControlCaps,
+    wanted: u32,
+) -> Result<u32, SetupError> {
+    caps.adjust(wanted)
+        .map_err(|UnsupportedControls { missing }| SetupError::Unsupported { field, missing })
 }
 
 /// Physical addresses of the structures the controls point to.
@@ -104,8 +109,16 @@ pub struct ControlStructures {
 }
 
 /// Program the execution, exit and entry controls. `long_mode` sets "IA-32e mode guest".
-pub fn controls(caps: &VmxCapabilities, structures: &ControlStructures, long_mode: bool) -> Result<(), SetupError> {
-    let pin = adjust("pin-based", caps.pin, (PinControls::EXTERNAL_INTERRUPT_EXITING | PinControls::NMI_EXITING).bits())?;
+pub fn controls(
+    caps: &VmxCapabilities,
+    structures: &ControlStructures,
+    long_mode: bool,
+) -> Result<(), SetupError> {
+    let pin = adjust(
+        "pin-based",
+        caps.pin,
+        (PinControls::EXTERNAL_INTERRUPT_EXITING | PinControls::NMI_EXITING).bits(),
+    )?;
     let primary = adjust(
         "primary",
         caps.primary,
@@ -115,7 +128,8 @@ pub fn controls(caps: &VmxCapabilities, structures: &ControlStructures, long_mod
             | PrimaryControls::ACTIVATE_SECONDARY_CONTROLS)
             .bits(),
     )?;
-    let mut wanted_secondary = SecondaryControls::ENABLE_EPT | SecondaryControls::UNRESTRICTED_GUEST;
+    let mut wanted_secondary =
+        SecondaryControls::ENABLE_EPT | SecondaryControls::UNRESTRICTED_GUEST;
     // Optional: offered to the guest when the CPU has them (else these instructions #UD there).
     for optional in [
         SecondaryControls::ENABLE_RDTSCP,
@@ -235,7 +249,10 @@ pub struct GuestState {
 pub fn guest_state(caps: &VmxCapabilities, state: &GuestState) -> Result<(), SetupError> {
     // With unrestricted guest, PE and PG may be 0 even though CR0_FIXED0 has them.
     let unrestricted_fixed0 = caps.cr0_fixed0 & !(CR0_PE | CR0_PG);
-    write(F::GuestCr0, (state.cr0 | unrestricted_fixed0) & caps.cr0_fixed1)?;
+    write(
+        F::GuestCr0,
+        (state.cr0 | unrestricted_fixed0) & caps.cr0_fixed1,
+    )?;
     write(F::Cr0ReadShadow, state.cr0)?;
     write(F::GuestCr3, state.cr3)?;
     write(F::GuestCr4, caps.fix_cr4(state.cr4))?;
@@ -247,25 +264,74 @@ pub fn guest_state(caps: &VmxCapabilities, state: &GuestState) -> Result<(), Set
     write(F::GuestRip, state.rip)?;
     write(F::GuestRsp, state.rsp)?;
     write(F::GuestRflags, state.rflags | RFLAGS_FIXED)?;
-    let segment = |selector: F, base: F, limit: F, access: F, s: &Segment| -> Result<(), SetupError> {
-        write(selector, u64::from(s.selector))?;
-        write(base, s.base)?;
-        write(limit, u64::from(s.limit))?;
-        write(access, u64::from(s.access))
-    };
-    segment(F::GuestCsSelector, F::GuestCsBase, F::GuestCsLimit, F::GuestCsAccessRights, &state.cs)?;
+    let segment =
+        |selector: F, base: F, limit: F, access: F, s: &Segment| -> Result<(), SetupError> {
+            write(selector, u64::from(s.selector))?;
+            write(base, s.base)?;
+            write(limit, u64::from(s.limit))?;
+            write(access, u64::from(s.access))
+        };
+    segment(
+        F::GuestCsSelector,
+        F::GuestCsBase,
+        F::GuestCsLimit,
+        F::GuestCsAccessRights,
+        &state.cs,
+    )?;
     for (selector, base, limit, access) in [
-        (F::GuestDsSelector, F::GuestDsBase, F::GuestDsLimit, F::GuestDsAccessRights),
-        (F::GuestEsSelector, F::GuestEsBase, F::GuestEsLimit, F::GuestEsAccessRights),
-        (F::GuestFsSelector, F::GuestFsBase, F::GuestFsLimit, F::GuestFsAccessRights),
-        (F::GuestGsSelector, F::GuestGsBase, F::GuestGsLimit, F::GuestGsAccessRights),
-        (F::GuestSsSelector, F::GuestSsBase, F::GuestSsLimit, F::GuestSsAccessRights),
+        (
+            F::GuestDsSelector,
+            F::GuestDsBase,
+            F::GuestDsLimit,
+            F::GuestDsAccessRights,
+        ),
+        (
+            F::GuestEsSelector,
+            F::GuestEsBase,
+            F::GuestEsLimit,
+            F::GuestEsAccessRights,
+        ),
+        (
+            F::GuestFsSelector,
+            F::GuestFsBase,
+            F::GuestFsLimit,
+            F::GuestFsAccessRights,
+        ),
+        (
+            F::GuestGsSelector,
+            F::GuestGsBase,
+            F::GuestGsLimit,
+            F::GuestGsAccessRights,
+        ),
+        (
+            F::GuestSsSelector,
+            F::GuestSsBase,
+            F::GuestSsLimit,
+            F::GuestSsAccessRights,
+        ),
     ] {
         segment(selector, base, limit, access, &state.data)?;
     }
-    segment(F::GuestTrSelector, F::GuestTrBase, F::GuestTrLimit, F::GuestTrAccessRights, &state.tr)?;
-    let ldtr = Segment { selector: 0, base: 0, limit: 0, access: access::UNUSABLE };
-    segment(F::GuestLdtrSelector, F::GuestLdtrBase, F::GuestLdtrLimit, F::GuestLdtrAccessRights, &ldtr)?;
+    segment(
+        F::GuestTrSelector,
+        F::GuestTrBase,
+        F::GuestTrLimit,
+        F::GuestTrAccessRights,
+        &state.tr,
+    )?;
+    let ldtr = Segment {
+        selector: 0,
+        base: 0,
+        limit: 0,
+        access: access::UNUSABLE,
+    };
+    segment(
+        F::GuestLdtrSelector,
+        F::GuestLdtrBase,
+        F::GuestLdtrLimit,
+        F::GuestLdtrAccessRights,
+        &ldtr,
+    )?;
     write(F::GuestGdtrBase, state.gdtr.0)?;
     write(F::GuestGdtrLimit, u64::from(state.gdtr.1))?;
     write(F::GuestIdtrBase, state.idtr.0)?;

@@ -179,7 +179,10 @@ pub struct UnsupportedControls {
 impl ControlCaps {
     /// Split a capability MSR value (allowed-0 low, allowed-1 high).
     pub fn from_msr(value: u64) -> Self {
-        ControlCaps { must_be_one: value as u32, may_be_one: (value >> 32) as u32 }
+        ControlCaps {
+            must_be_one: value as u32,
+            may_be_one: (value >> 32) as u32,
+        }
     }
 
     /// Whether every bit of `bits` may be set.
@@ -229,7 +232,10 @@ impl VmxCapabilities {
         let secondary = if primary.supports(PrimaryControls::ACTIVATE_SECONDARY_CONTROLS.bits()) {
             ControlCaps::from_msr(raw.procbased2)
         } else {
-            ControlCaps { must_be_one: 0, may_be_one: 0 }
+            ControlCaps {
+                must_be_one: 0,
+                may_be_one: 0,
+            }
         };
         let ept_vpid = if secondary.may_be_one
             & (SecondaryControls::ENABLE_EPT | SecondaryControls::ENABLE_VPID).bits()
@@ -264,7 +270,8 @@ impl VmxCapabilities {
 
     /// EPT with 4-level walks and write-back paging structures.
     pub fn has_ept(&self) -> bool {
-        self.secondary.supports(SecondaryControls::ENABLE_EPT.bits())
+        self.secondary
+            .supports(SecondaryControls::ENABLE_EPT.bits())
             && self
                 .ept_vpid
                 .contains(EptVpidCaps::PAGE_WALK_LENGTH_4 | EptVpidCaps::MEMORY_TYPE_WB)
@@ -272,12 +279,14 @@ impl VmxCapabilities {
 
     /// Guests may run in real mode and unpaged protected mode.
     pub fn has_unrestricted_guest(&self) -> bool {
-        self.secondary.supports(SecondaryControls::UNRESTRICTED_GUEST.bits())
+        self.secondary
+            .supports(SecondaryControls::UNRESTRICTED_GUEST.bits())
     }
 
     /// Virtual-processor identifiers.
     pub fn has_vpid(&self) -> bool {
-        self.secondary.supports(SecondaryControls::ENABLE_VPID.bits())
+        self.secondary
+            .supports(SecondaryControls::ENABLE_VPID.bits())
     }
 
     /// The VMX-preemption timer.
@@ -313,7 +322,11 @@ impl fmt::Display for VmxCapabilities {
             self.revision_id,
             self.region_size,
             self.vmcs_memory_type,
-            if self.vmcs_memory_type == MEMORY_TYPE_WRITE_BACK { " (WB)" } else { "" },
+            if self.vmcs_memory_type == MEMORY_TYPE_WRITE_BACK {
+                " (WB)"
+            } else {
+                ""
+            },
             yes(self.true_controls),
             yes(self.ins_outs_info)
         )?;
@@ -389,7 +402,10 @@ mod tests {
         assert!(caps.has_unrestricted_guest());
         assert!(caps.has_vpid());
         assert!(caps.has_preemption_timer());
-        assert!(caps.ept_vpid.contains(EptVpidCaps::PAGES_2M | EptVpidCaps::INVEPT));
+        assert!(
+            caps.ept_vpid
+                .contains(EptVpidCaps::PAGES_2M | EptVpidCaps::INVEPT)
+        );
     }
 
     #[test]
@@ -406,7 +422,10 @@ mod tests {
     fn adjust_adds_must_be_one_and_refuses_unsupported() {
         let caps = ControlCaps::from_msr((0x0000_00ff_u64 << 32) | 0x16);
         assert_eq!(caps.adjust(0x01), Ok(0x17));
-        assert_eq!(caps.adjust(0x100), Err(UnsupportedControls { missing: 0x100 }));
+        assert_eq!(
+            caps.adjust(0x100),
+            Err(UnsupportedControls { missing: 0x100 })
+        );
     }
 
     #[test]

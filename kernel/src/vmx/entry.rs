@@ -133,5 +133,9 @@ pub unsafe fn enter(registers: &mut GuestRegisters, resume: bool) -> Result<(), 
     // SAFETY: forwarded from the caller; `registers` outlives the call and the asm restores
     // every callee-saved register before returning.
     let flags = unsafe { hv_vmx_run(registers, u64::from(resume)) };
-    if flags == 0 { Ok(()) } else { vmcs::check(flags) }
+    if flags == 0 {
+        Ok(())
+    } else {
+        vmcs::check(flags)
+    }
 }

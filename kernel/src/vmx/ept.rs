@@ -50,8 +50,9 @@ bitflags! {
 
 impl EptFlags {
     /// Read, write and execute.
-    pub const RWX: EptFlags =
-        EptFlags::READ.union(EptFlags::WRITE).union(EptFlags::EXECUTE);
+    pub const RWX: EptFlags = EptFlags::READ
+        .union(EptFlags::WRITE)
+        .union(EptFlags::EXECUTE);
 }
 
 /// Why a mapping could not be made.
@@ -100,12 +101,20 @@ impl<M: TableMemory> Ept<M> {
     /// An empty hierarchy (one PML4 table).
     pub fn new(mut memory: M) -> Result<Self, EptError> {
         let root = memory.allocate_table().ok_or(EptError::OutOfTables)?;
-        Ok(Ept { memory, root, tables: alloc::vec![root] })
+        Ok(Ept {
+            memory,
+            root,
+            tables: alloc::vec![root],
+        })
     }
 
     /// The EPT pointer for the VMCS: write-back tables, 4-level walk, optional A/D flags.
     pub fn eptp(&self, accessed_dirty: bool) -> u64 {
-        let ad = if accessed_dirty { EPTP_ACCESSED_DIRTY } else { 0 };
+        let ad = if accessed_dirty {
+            EPTP_ACCESSED_DIRTY
+        } else {
+            0
+        };
         self.root | EPTP_MEMORY_TYPE_WB | EPTP_WALK_LENGTH_4 | ad
     }
 
@@ -117,7 +126,7 @@ impl<M: TableMemory> Ept<M> {
     /// Map `[gpa, gpa+size)` to `[hpa, hpa+size)` with `access` (a subset of RWX); leaves are
     /// write-back. Uses 2 MiB pages where both sides are 2 MiB aligned and 2 MiB remain.
     pub fn map(&mut self, gpa: u64, hpa: u64, size: u64, access: EptFlags) -> Result<(), EptError> {
-        if (gpa | hpa | size) % PAGE_4K != 0 || size == 0 {
+        if !(gpa | hpa | size).is_multiple_of(PAGE_4K) || size == 0 {
             return Err(EptError::Misaligned { gpa, hpa, size });
         }
         let end = gpa.checked_add(size).filter(|&end| end <= GPA_LIMIT);
@@ -139,7 +148,11 @@ impl<M: TableMemory> Ept<M> {
             let large = g % PAGE_2M == 0 && h % PAGE_2M == 0 && size - offset >= PAGE_2M;
             let (level, page) = if large { (1, PAGE_2M) } else { (0, PAGE_4K) };
             let table = self.walk_to(g, level)?;
-            let extra = if large { EptFlags::LARGE_PAGE } else { EptFlags::empty() };
+            let extra = if large {
+                EptFlags::LARGE_PAGE
+            } else {
+                EptFlags::empty()
+            };
             self.memory.table(table)[index(g, level)] = h | (leaf_flags | extra).bits();
             offset += page;
         }
@@ -149,10 +162,13 @@ impl<M: TableMemory> Ept<M> {
     /// Remove the mappings of `[gpa, gpa+size)` (4 KiB granular; a 2 MiB page partly inside
     /// is split first). Unmapped parts are skipped.
     pub fn unmap(&mut self, gpa: u64, size: u64) -> Result<(), EptError> {
-        if (gpa | size) % PAGE_4K != 0 {
+        if !(gpa | size).is_multiple_of(PAGE_4K) {
             return Err(EptError::Misaligned { gpa, hpa: 0, size });
         }
-        let end = gpa.checked_add(size).filter(|&e| e <= GPA_LIMIT).ok_or(EptError::OutOfRange { gpa, size })?;
+        let end = gpa
+            .checked_add(size)
+            .filter(|&e| e <= GPA_LIMIT)
+            .ok_or(EptError::OutOfRange { gpa, size })?;
         let mut address = gpa;
         while address < end {
             match self.translate(address) {
@@ -164,7 +180,10 @@ impl<M: TableMemory> Ept<M> {
                         self.memory.table(table)[index(base, 1)] = 0;
                         address = base + PAGE_2M;
                     } else {
-                        let page_base = Translation { hpa: t.hpa - (address - base), ..t };
+                        let page_base = Translation {
+                            hpa: t.hpa - (address - base),
+                            ..t
+                        };
                         self.split_large(table, base, page_base)?;
                     }
                 }
@@ -224,7 +243,11 @@ impl<M: TableMemory> Ept<M> {
             let page_size = PAGE_4K << (9 * level);
             if level == 0 || (level <= 2 && flags.contains(EptFlags::LARGE_PAGE)) {
                 let base = entry & ADDRESS_MASK & !(page_size - 1);
-                return Some(Translation { hpa: base + (gpa & (page_size - 1)), flags, page_size });
+                return Some(Translation {
+                    hpa: base + (gpa & (page_size - 1)),
+                    flags,
+                    page_size,
+                });
             }
             table = entry & ADDRESS_MASK;
         }
@@ -264,7 +287,9 @@ mod tests {
             Some(address)
         }
         fn table(&mut self, physical: u64) -> &mut [u64; ENTRIES] {
-            self.tables.get_mut(&physical).expect("table allocated by this memory")
+            self.tables
+                .get_mut(&physical)
+                .expect("table allocated by this memory")
         }
         fn free_table(&mut self, physical: u64) {
             self.tables.remove(&physical);
@@ -288,14 +313,18 @@ mod tests {
         let t = ept.translate(0x0030_1234).unwrap();
         assert_eq!(t.hpa, 0x4030_1234);
         assert_eq!(t.page_size, PAGE_2M);
-        assert!(t.flags.contains(EptFlags::RWX | EptFlags::MEMORY_TYPE_WB | EptFlags::LARGE_PAGE));
+        assert!(
+            t.flags
+                .contains(EptFlags::RWX | EptFlags::MEMORY_TYPE_WB | EptFlags::LARGE_PAGE)
+        );
         assert_eq!(ept.translate(8 * PAGE_2M), None);
     }
 
     #[test]
     fn unaligned_ends_fall_back_to_4k_pages() {
         let mut ept = Ept::new(FakeTables::default()).unwrap();
-        ept.map(0x1000, 0x20_1000, PAGE_2M + 0x3000, EptFlags::RWX).unwrap();
+        ept.map(0x1000, 0x20_1000, PAGE_2M + 0x3000, EptFlags::RWX)
+            .unwrap();
         let first = ept.translate(0x1000).unwrap();
         assert_eq!((first.hpa, first.page_size), (0x20_1000, PAGE_4K));
         let last = ept.translate(PAGE_2M + 0x3000).unwrap();
@@ -308,10 +337,29 @@ mod tests {
     fn overlaps_and_bad_ranges_are_refused() {
         let mut ept = Ept::new(FakeTables::default()).unwrap();
         ept.map(0, 0, PAGE_2M, EptFlags::RWX).unwrap();
-        assert_eq!(ept.map(0x1000, 0, PAGE_4K, EptFlags::RWX), Err(EptError::AlreadyMapped { gpa: 0x1000 }));
-        assert_eq!(ept.map(0x10, 0, PAGE_4K, EptFlags::RWX), Err(EptError::Misaligned { gpa: 0x10, hpa: 0, size: PAGE_4K }));
-        assert_eq!(ept.map(GPA_LIMIT - PAGE_4K, 0, 2 * PAGE_4K, EptFlags::RWX), Err(EptError::OutOfRange { gpa: GPA_LIMIT - PAGE_4K, size: 2 * PAGE_4K }));
-        assert_eq!(ept.map(u64::MAX - 0xfff, 0, PAGE_4K, EptFlags::RWX).is_err(), true);
+        assert_eq!(
+            ept.map(0x1000, 0, PAGE_4K, EptFlags::RWX),
+            Err(EptError::AlreadyMapped { gpa: 0x1000 })
+        );
+        assert_eq!(
+            ept.map(0x10, 0, PAGE_4K, EptFlags::RWX),
+            Err(EptError::Misaligned {
+                gpa: 0x10,
+                hpa: 0,
+                size: PAGE_4K
+            })
+        );
+        assert_eq!(
+            ept.map(GPA_LIMIT - PAGE_4K, 0, 2 * PAGE_4K, EptFlags::RWX),
+            Err(EptError::OutOfRange {
+                gpa: GPA_LIMIT - PAGE_4K,
+                size: 2 * PAGE_4K
+            })
+        );
+        assert!(
+            ept.map(u64::MAX - 0xfff, 0, PAGE_4K, EptFlags::RWX)
+                .is_err()
+        );
     }
 
     #[test]
@@ -322,14 +370,22 @@ mod tests {
         assert_eq!(ept.translate(0x5000), None);
         assert_eq!(ept.translate(0x4000).unwrap().hpa, 0x80_4000);
         assert_eq!(ept.translate(0x6000).unwrap().page_size, PAGE_4K);
-        ept.map(0x5000, 0x1234_5000, PAGE_4K, EptFlags::READ).unwrap();
+        ept.map(0x5000, 0x1234_5000, PAGE_4K, EptFlags::READ)
+            .unwrap();
         assert_eq!(ept.translate(0x5008).unwrap().hpa, 0x1234_5008);
     }
 
     #[test]
     fn running_out_of_tables_is_an_error() {
-        let mut ept = Ept::new(FakeTables { limit: 2, ..Default::default() }).unwrap();
-        assert_eq!(ept.map(0, 0, PAGE_4K, EptFlags::RWX), Err(EptError::OutOfTables));
+        let mut ept = Ept::new(FakeTables {
+            limit: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            ept.map(0, 0, PAGE_4K, EptFlags::RWX),
+            Err(EptError::OutOfTables)
+        );
     }
 
     #[test]

@@ -144,6 +144,9 @@ mod tests {
         let word = ExitReasonWord::decode(0x8000_0021);
         assert!(word.entry_failure);
         assert_eq!(word.reason(), Some(ExitReason::InvalidGuestState));
-        assert_eq!(ExitReasonWord::decode(48).reason(), Some(ExitReason::EptViolation));
+        assert_eq!(
+            ExitReasonWord::decode(48).reason(),
+            Some(ExitReason::EptViolation)
+        );
     }
 }

@@ -41,7 +41,10 @@ mod tests {
     fn known_numbers_have_their_sdm_text() {
         assert_eq!(describe(7), "VM entry with invalid control field(s)");
         assert_eq!(describe(8), "VM entry with invalid host-state field(s)");
-        assert_eq!(describe(12), "VMREAD/VMWRITE from/to unsupported VMCS component");
+        assert_eq!(
+            describe(12),
+            "VMREAD/VMWRITE from/to unsupported VMCS component"
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub fn report_and_toggle() -> VmxStatus {
         Ok(caps) => caps,
         Err(error) => {
             log::warn!("{error}; VMX parts skipped");
-            return VmxStatus { caps: None, vmxon: Err(error) };
+            return VmxStatus {
+                caps: None,
+                vmxon: Err(error),
+            };
         }
     };
     for line in alloc::format!("{caps}").lines() {
@@ -41,7 +44,12 @@ pub fn report_and_toggle() -> VmxStatus {
         Ok(run) => run.start,
         Err(error) => {
             log::error!("VMXON region: {error:?}");
-            return VmxStatus { caps: Some(caps), vmxon: Err(VmxError::RegionTooSmall { needed: caps.region_size }) };
+            return VmxStatus {
+                caps: Some(caps),
+                vmxon: Err(VmxError::RegionTooSmall {
+                    needed: caps.region_size,
+                }),
+            };
         }
     };
     let physical_address = frame.start_address().as_u64();
@@ -52,7 +60,10 @@ pub fn report_and_toggle() -> VmxStatus {
             physical::FRAME_BYTES as usize,
         )
     };
-    let mut region = VmxonRegion { physical: physical_address, bytes };
+    let mut region = VmxonRegion {
+        physical: physical_address,
+        bytes,
+    };
     let result = vmxon::enable(&caps, &mut region);
     match result {
         Ok(()) => {
@@ -62,7 +73,10 @@ pub fn report_and_toggle() -> VmxStatus {
         Err(error) => log::error!("{error}"),
     }
     let _ = physical::with_frames(|frames| frames.free(frame));
-    VmxStatus { caps: Some(caps), vmxon: result }
+    VmxStatus {
+        caps: Some(caps),
+        vmxon: result,
+    }
 }
 
 /// VMX operation held on for running VMs; dropping it leaves VMX operation.
@@ -81,14 +95,18 @@ impl Drop for VmxOn {
 /// turn on CR4.OSXSAVE where the CPU has XSAVE so guests can use XSETBV.
 pub fn enable_for_vms(caps: &VmxCapabilities) -> Result<VmxOn, VmxError> {
     use x86_64::registers::control::{Cr4, Cr4Flags};
-    let has_xsave = raw_cpuid::CpuId::new().get_feature_info().is_some_and(|f| f.has_xsave());
+    let has_xsave = raw_cpuid::CpuId::new()
+        .get_feature_info()
+        .is_some_and(|f| f.has_xsave());
     if has_xsave {
         // SAFETY: the CPU has XSAVE, so OSXSAVE may be set; the hypervisor uses no extended
         // state itself, this only lets XSETBV run on the guest's behalf.
         unsafe { Cr4::update(|flags| flags.insert(Cr4Flags::OSXSAVE)) };
     }
     let frame = physical::allocate_zeroed(1, physical::FRAME_BYTES)
-        .map_err(|_| VmxError::RegionTooSmall { needed: caps.region_size })?
+        .map_err(|_| VmxError::RegionTooSmall {
+            needed: caps.region_size,
+        })?
         .start;
     let physical_address = frame.start_address().as_u64();
     // SAFETY: the frame was just allocated for this region alone and is mapped by the window.
@@ -98,7 +116,10 @@ pub fn enable_for_vms(caps: &VmxCapabilities) -> Result<VmxOn, VmxError> {
             physical::FRAME_BYTES as usize,
         )
     };
-    let mut region = VmxonRegion { physical: physical_address, bytes };
+    let mut region = VmxonRegion {
+        physical: physical_address,
+        bytes,
+    };
     if let Err(error) = vmxon::enable(caps, &mut region) {
         let _ = physical::with_frames(|frames| frames.free(frame));
         return Err(error);

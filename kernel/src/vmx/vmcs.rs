@@ -28,7 +28,11 @@ impl fmt::Display for VmFail {
         match self {
             VmFail::Invalid => write!(f, "VMfailInvalid"),
             VmFail::Valid { number } => {
-                write!(f, "VMfailValid, error {number}: {}", instruction_error::describe(*number))
+                write!(
+                    f,
+                    "VMfailValid, error {number}: {}",
+                    instruction_error::describe(*number)
+                )
             }
         }
     }
@@ -39,7 +43,9 @@ pub fn check(rflags: u64) -> Result<(), VmFail> {
     if rflags & RFLAGS_CARRY != 0 {
         Err(VmFail::Invalid)
     } else if rflags & RFLAGS_ZERO != 0 {
-        Err(VmFail::Valid { number: read_instruction_error() })
+        Err(VmFail::Valid {
+            number: read_instruction_error(),
+        })
     } else {
         Ok(())
     }

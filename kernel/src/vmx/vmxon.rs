@@ -35,7 +35,10 @@ impl fmt::Display for VmxError {
                 "VT-x disabled by firmware: IA32_FEATURE_CONTROL locked without VMX outside SMX"
             ),
             VmxError::RegionTooSmall { needed } => {
-                write!(f, "VMXON region smaller than the {needed} bytes IA32_VMX_BASIC asks")
+                write!(
+                    f,
+                    "VMXON region smaller than the {needed} bytes IA32_VMX_BASIC asks"
+                )
             }
             VmxError::VmFailInvalid => write!(f, "VMXON failed: VMfailInvalid (CF=1)"),
             VmxError::VmFailValid => write!(f, "VMXON failed: VMfailValid (ZF=1)"),
@@ -51,7 +54,9 @@ fn read_msr(index: u32) -> u64 {
 /// Check that VT-x can be used, unlock it in IA32_FEATURE_CONTROL if the firmware left it
 /// unlocked, and read the capabilities.
 pub fn probe() -> Result<VmxCapabilities, VmxError> {
-    let has_vmx = raw_cpuid::CpuId::new().get_feature_info().is_some_and(|f| f.has_vmx());
+    let has_vmx = raw_cpuid::CpuId::new()
+        .get_feature_info()
+        .is_some_and(|f| f.has_vmx());
     if !has_vmx {
         return Err(VmxError::NotSupported);
     }
@@ -66,19 +71,27 @@ pub fn probe() -> Result<VmxCapabilities, VmxError> {
         // SAFETY: the MSR is unlocked, so the write is allowed; it enables VMXON outside SMX
         // and locks the setting until reset, as firmware normally does.
         unsafe {
-            feature_control
-                .write(value | FEATURE_CONTROL_VMX_OUTSIDE_SMX | FEATURE_CONTROL_LOCKED)
+            feature_control.write(value | FEATURE_CONTROL_VMX_OUTSIDE_SMX | FEATURE_CONTROL_LOCKED)
         };
     }
     let basic = read_msr(IA32_VMX_BASIC);
     let true_controls = has_true_controls(basic);
-    let pick = |default: u32, true_msr: u32| read_msr(if true_controls { true_msr } else { default });
+    let pick =
+        |default: u32, true_msr: u32| read_msr(if true_controls { true_msr } else { default });
     let procbased = pick(IA32_VMX_PROCBASED_CTLS, IA32_VMX_TRUE_PROCBASED_CTLS);
     let secondary_allowed = (procbased >> 32) as u32
         & super::caps::PrimaryControls::ACTIVATE_SECONDARY_CONTROLS.bits()
         != 0;
-    let procbased2 = if secondary_allowed { read_msr(IA32_VMX_PROCBASED_CTLS2) } else { 0 };
-    let ept_vpid = if procbased2 != 0 { read_msr(IA32_VMX_EPT_VPID_CAP) } else { 0 };
+    let procbased2 = if secondary_allowed {
+        read_msr(IA32_VMX_PROCBASED_CTLS2)
+    } else {
+        0
+    };
+    let ept_vpid = if procbased2 != 0 {
+        read_msr(IA32_VMX_EPT_VPID_CAP)
+    } else {
+        0
+    };
     let raw = RawVmxMsrs {
         basic,
         pinbased: pick(IA32_VMX_PINBASED_CTLS, IA32_VMX_TRUE_PINBASED_CTLS),
@@ -105,7 +118,9 @@ pub struct VmxonRegion {
 /// Enter VMX operation on this CPU.
 pub fn enable(caps: &VmxCapabilities, region: &mut VmxonRegion) -> Result<(), VmxError> {
     if region.bytes.len() < caps.region_size as usize {
-        return Err(VmxError::RegionTooSmall { needed: caps.region_size });
+        return Err(VmxError::RegionTooSmall {
+            needed: caps.region_size,
+        });
     }
     region.bytes.fill(0);
     region.bytes[..4].copy_from_slice(&caps.revision_id.to_le_bytes());

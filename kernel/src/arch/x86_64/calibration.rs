@@ -84,11 +84,17 @@ mod tests {
     fn initial_count_rejects_impossible_rates() {
         assert_eq!(
             initial_count(1000, 0),
-            Err(CalibrationError::RateOutOfRange { rate_hz: 0, timer_hz: 1000 })
+            Err(CalibrationError::RateOutOfRange {
+                rate_hz: 0,
+                timer_hz: 1000
+            })
         );
         assert_eq!(
             initial_count(1000, 2000),
-            Err(CalibrationError::RateOutOfRange { rate_hz: 2000, timer_hz: 1000 })
+            Err(CalibrationError::RateOutOfRange {
+                rate_hz: 2000,
+                timer_hz: 1000
+            })
         );
         assert_eq!(
             initial_count(u64::MAX, 1),

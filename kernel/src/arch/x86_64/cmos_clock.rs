@@ -46,7 +46,13 @@ pub fn epoch_seconds() -> u64 {
         }
     }
     let mode = read_register(STATUS_B);
-    let decode = |value: u8| if mode & BINARY != 0 { value } else { from_bcd(value) };
+    let decode = |value: u8| {
+        if mode & BINARY != 0 {
+            value
+        } else {
+            from_bcd(value)
+        }
+    };
     let raw_hours = read_register(HOURS);
     let mut hours = decode(raw_hours & !PM);
     if mode & TWENTY_FOUR_HOUR == 0 {
@@ -56,7 +62,11 @@ pub fn epoch_seconds() -> u64 {
         }
     }
     let year = 2000 + i64::from(decode(read_register(YEAR)));
-    let days = days_from_civil(year, decode(read_register(MONTH)), decode(read_register(DAY)));
+    let days = days_from_civil(
+        year,
+        decode(read_register(MONTH)),
+        decode(read_register(DAY)),
+    );
     let seconds = days * 86_400
         + i64::from(hours) * 3600
         + i64::from(decode(read_register(MINUTES))) * 60

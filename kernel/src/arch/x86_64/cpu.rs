@@ -34,7 +34,11 @@ pub fn log_identity() {
             tsc.numerator(),
             tsc.denominator(),
             tsc.nominal_frequency(),
-            if tsc.nominal_frequency() == 0 { " (not enumerated: calibrating against the PIT)" } else { "" }
+            if tsc.nominal_frequency() == 0 {
+                " (not enumerated: calibrating against the PIT)"
+            } else {
+                ""
+            }
         );
     }
 }

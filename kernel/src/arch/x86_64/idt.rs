@@ -113,7 +113,10 @@ fault_with_code!(security_exception, 30, "#SX security exception");
 
 extern "x86-interrupt" fn breakpoint(frame: InterruptStackFrame) {
     BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
-    log::info!("#BP breakpoint at {:#x}, returning", frame.instruction_pointer.as_u64());
+    log::info!(
+        "#BP breakpoint at {:#x}, returning",
+        frame.instruction_pointer.as_u64()
+    );
 }
 
 extern "x86-interrupt" fn page_fault(frame: InterruptStackFrame, code: PageFaultErrorCode) {
@@ -154,28 +157,42 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
     idt.debug.set_handler_fn(debug);
     idt.breakpoint.set_handler_fn(breakpoint);
     idt.overflow.set_handler_fn(overflow);
-    idt.bound_range_exceeded.set_handler_fn(bound_range_exceeded);
+    idt.bound_range_exceeded
+        .set_handler_fn(bound_range_exceeded);
     idt.invalid_opcode.set_handler_fn(invalid_opcode);
-    idt.device_not_available.set_handler_fn(device_not_available);
+    idt.device_not_available
+        .set_handler_fn(device_not_available);
     idt.invalid_tss.set_handler_fn(invalid_tss);
     idt.segment_not_present.set_handler_fn(segment_not_present);
     idt.stack_segment_fault.set_handler_fn(stack_segment_fault);
-    idt.general_protection_fault.set_handler_fn(general_protection_fault);
+    idt.general_protection_fault
+        .set_handler_fn(general_protection_fault);
     idt.x87_floating_point.set_handler_fn(x87_floating_point);
     idt.alignment_check.set_handler_fn(alignment_check);
     idt.simd_floating_point.set_handler_fn(simd_floating_point);
     idt.virtualization.set_handler_fn(virtualization);
-    idt.cp_protection_exception.set_handler_fn(control_protection);
-    idt.hv_injection_exception.set_handler_fn(hypervisor_injection);
-    idt.vmm_communication_exception.set_handler_fn(vmm_communication);
+    idt.cp_protection_exception
+        .set_handler_fn(control_protection);
+    idt.hv_injection_exception
+        .set_handler_fn(hypervisor_injection);
+    idt.vmm_communication_exception
+        .set_handler_fn(vmm_communication);
     idt.security_exception.set_handler_fn(security_exception);
-    // SAFETY (for each IST assignment below): the indices name IST slots that `gdt::init`
-    // filled with dedicated stacks in the TSS loaded before this IDT.
+    // SAFETY: the indices name IST slots that `gdt::init` filled with dedicated stacks in
+    // the TSS loaded before this IDT.
     unsafe {
-        idt.double_fault.set_handler_fn(double_fault).set_stack_index(gdt::DOUBLE_FAULT_IST_INDEX);
-        idt.non_maskable_interrupt.set_handler_fn(non_maskable_interrupt).set_stack_index(gdt::NMI_IST_INDEX);
-        idt.machine_check.set_handler_fn(machine_check).set_stack_index(gdt::MACHINE_CHECK_IST_INDEX);
-        idt.page_fault.set_handler_fn(page_fault).set_stack_index(gdt::PAGE_FAULT_IST_INDEX);
+        idt.double_fault
+            .set_handler_fn(double_fault)
+            .set_stack_index(gdt::DOUBLE_FAULT_IST_INDEX);
+        idt.non_maskable_interrupt
+            .set_handler_fn(non_maskable_interrupt)
+            .set_stack_index(gdt::NMI_IST_INDEX);
+        idt.machine_check
+            .set_handler_fn(machine_check)
+            .set_stack_index(gdt::MACHINE_CHECK_IST_INDEX);
+        idt.page_fault
+            .set_handler_fn(page_fault)
+            .set_stack_index(gdt::PAGE_FAULT_IST_INDEX);
     }
     for line in 0..LEGACY_PIC_VECTORS {
         idt[LEGACY_PIC_BASE_VECTOR + line].set_handler_fn(stray_legacy);

@@ -115,11 +115,17 @@ static TICK_HZ: AtomicU64 = AtomicU64::new(0);
 /// Enable the APIC in the preferred mode (x2APIC when the CPU has it and `prefer_x2apic`).
 /// `physical_memory_offset` is where the bootloader mapped physical memory.
 pub fn init(physical_memory_offset: u64, prefer_x2apic: bool) -> Result<ApicMode, ApicError> {
-    let features = raw_cpuid::CpuId::new().get_feature_info().ok_or(ApicError::NotPresent)?;
+    let features = raw_cpuid::CpuId::new()
+        .get_feature_info()
+        .ok_or(ApicError::NotPresent)?;
     if !features.has_apic() {
         return Err(ApicError::NotPresent);
     }
-    let mode = if prefer_x2apic && features.has_x2apic() { ApicMode::X2Apic } else { ApicMode::XApic };
+    let mode = if prefer_x2apic && features.has_x2apic() {
+        ApicMode::X2Apic
+    } else {
+        ApicMode::XApic
+    };
     let mut base_msr = Msr::new(IA32_APIC_BASE);
     // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC (checked above).
     let base = unsafe { base_msr.read() };
@@ -136,8 +142,14 @@ pub fn init(physical_memory_offset: u64, prefer_x2apic: bool) -> Result<ApicMode
     apic.write(Register::LvtLint0, LVT_MASKED);
     apic.write(Register::LvtLint1, LVT_MASKED);
     apic.write(Register::LvtError, u32::from(APIC_ERROR_VECTOR));
-    apic.write(Register::LvtTimer, LVT_MASKED | u32::from(APIC_TIMER_VECTOR));
-    apic.write(Register::SpuriousVector, SVR_SOFTWARE_ENABLE | u32::from(APIC_SPURIOUS_VECTOR));
+    apic.write(
+        Register::LvtTimer,
+        LVT_MASKED | u32::from(APIC_TIMER_VECTOR),
+    );
+    apic.write(
+        Register::SpuriousVector,
+        SVR_SOFTWARE_ENABLE | u32::from(APIC_SPURIOUS_VECTOR),
+    );
     Ok(mode)
 }
 
@@ -165,7 +177,10 @@ pub fn calibrate(window_micros: u64) -> Result<u64, ApicError> {
     let pit_ticks = calibration::pit_ticks_for_micros(window_micros)
         .ok_or(ApicError::Calibration(CalibrationError::NoMeasurement))?;
     apic.write(Register::TimerDivide, TIMER_DIVIDE_BY_1);
-    apic.write(Register::LvtTimer, LVT_MASKED | u32::from(APIC_TIMER_VECTOR));
+    apic.write(
+        Register::LvtTimer,
+        LVT_MASKED | u32::from(APIC_TIMER_VECTOR),
+    );
     let mut tsc_start = 0;
     pit::wait_ticks(pit_ticks, || {
         apic.write(Register::TimerInitialCount, u32::MAX);
@@ -175,7 +190,8 @@ pub fn calibrate(window_micros: u64) -> Result<u64, ApicError> {
     tsc::record_calibration(tsc::now().wrapping_sub(tsc_start), u64::from(pit_ticks));
     apic.write(Register::TimerInitialCount, 0);
     let counted = u64::from(u32::MAX - remaining);
-    let hz = calibration::timer_hz(counted, u64::from(pit_ticks)).map_err(ApicError::Calibration)?;
+    let hz =
+        calibration::timer_hz(counted, u64::from(pit_ticks)).map_err(ApicError::Calibration)?;
     TIMER_HZ.store(hz, Ordering::Relaxed);
     Ok(hz)
 }
@@ -187,7 +203,10 @@ pub fn start_periodic(rate_hz: u64) -> Result<u32, ApicError> {
         .map_err(ApicError::Calibration)?;
     TICK_HZ.store(rate_hz, Ordering::Relaxed);
     apic.write(Register::TimerDivide, TIMER_DIVIDE_BY_1);
-    apic.write(Register::LvtTimer, LVT_TIMER_PERIODIC | u32::from(APIC_TIMER_VECTOR));
+    apic.write(
+        Register::LvtTimer,
+        LVT_TIMER_PERIODIC | u32::from(APIC_TIMER_VECTOR),
+    );
     apic.write(Register::TimerInitialCount, count);
     Ok(count)
 }
@@ -195,7 +214,10 @@ pub fn start_periodic(rate_hz: u64) -> Result<u32, ApicError> {
 /// Stop the tick.
 pub fn stop_timer() {
     let apic = apic();
-    apic.write(Register::LvtTimer, LVT_MASKED | u32::from(APIC_TIMER_VECTOR));
+    apic.write(
+        Register::LvtTimer,
+        LVT_MASKED | u32::from(APIC_TIMER_VECTOR),
+    );
     apic.write(Register::TimerInitialCount, 0);
 }
 

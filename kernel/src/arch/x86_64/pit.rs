@@ -15,7 +15,7 @@ const PORT_B_SPEAKER: u8 = 1 << 1;
 /// Port B bit 5: channel 2 OUT, read-only.
 const PORT_B_OUT2: u8 = 1 << 5;
 /// Mode command: channel 2, lobyte/hibyte access, mode 0 (interrupt on terminal count), binary.
-const CHANNEL2_LOHI_MODE0: u8 = 0b10_11_000_0;
+const CHANNEL2_LOHI_MODE0: u8 = 0b1011_0000;
 
 /// Busy-wait for `ticks` PIT input clocks (1.193182 MHz) on channel 2, calling `on_start` just
 /// as the countdown starts. Returns after OUT2 goes high.

@@ -44,7 +44,11 @@ pub fn handle(vm: &mut Vm) -> Flow {
     let register = qualification & CR_NUMBER_MASK;
     let value = |vm: &Vm| {
         let index = ((qualification >> GPR_SHIFT) & 0xf) as usize;
-        if index == gpr::RSP { read(F::GuestRsp) } else { vm.vcpu.registers.gprs[index] }
+        if index == gpr::RSP {
+            read(F::GuestRsp)
+        } else {
+            vm.vcpu.registers.gprs[index]
+        }
     };
     let accepted = match ((qualification >> ACCESS_TYPE_SHIFT) & 3, register) {
         (MOV_TO_CR, 0) => set_cr0(value(vm)),
@@ -56,12 +60,15 @@ pub fn handle(vm: &mut Vm) -> Flow {
             // LMSW can set PE but never clear it.
             set_cr0((old & !LMSW_BITS) | data | (old & CR0_PE))
         }
-        (access, register) => return stop(vm, format!("unexpected CR{register} access type {access}")),
+        (access, register) => {
+            return stop(vm, format!("unexpected CR{register} access type {access}"));
+        }
     };
     if accepted {
         vm.vcpu.skip_instruction();
     } else {
-        vm.vcpu.inject_exception(vector::GENERAL_PROTECTION, Some(0));
+        vm.vcpu
+            .inject_exception(vector::GENERAL_PROTECTION, Some(0));
     }
     Flow::Resume
 }
@@ -72,11 +79,18 @@ fn set_cr0(value: u64) -> bool {
     let paging_without_protection = value & CR0_PG != 0 && value & CR0_PE == 0;
     let no_write_without_cache_disable = value & CR0_NW != 0 && value & CR0_CD == 0;
     let efer = read(F::GuestIa32Efer);
-    let long_mode_without_pae = value & CR0_PG != 0 && efer & EFER_LME != 0 && read(F::Cr4ReadShadow) & CR4_PAE == 0;
-    if reserved || paging_without_protection || no_write_without_cache_disable || long_mode_without_pae {
+    let long_mode_without_pae =
+        value & CR0_PG != 0 && efer & EFER_LME != 0 && read(F::Cr4ReadShadow) & CR4_PAE == 0;
+    if reserved
+        || paging_without_protection
+        || no_write_without_cache_disable
+        || long_mode_without_pae
+    {
         return false;
     }
-    let Some(caps) = crate::vm::capabilities() else { return false };
+    let Some(caps) = crate::vm::capabilities() else {
+        return false;
+    };
     let real = (value | (caps.cr0_fixed0 & !(CR0_PE | CR0_PG))) & caps.cr0_fixed1;
     vmcs::write(F::Cr0ReadShadow, value).is_ok()
         && vmcs::write(F::GuestCr0, real).is_ok()
@@ -85,7 +99,9 @@ fn set_cr0(value: u64) -> bool {
 
 /// MOV to CR4: bits the CPU cannot hold in VMX operation (other than VMXE, which we hide) #GP.
 fn set_cr4(_vm: &mut Vm, value: u64) -> bool {
-    let Some(caps) = crate::vm::capabilities() else { return false };
+    let Some(caps) = crate::vm::capabilities() else {
+        return false;
+    };
     if value & CR4_VMXE != 0 || value & !caps.cr4_fixed1 != 0 {
         return false;
     }
@@ -93,18 +109,28 @@ fn set_cr4(_vm: &mut Vm, value: u64) -> bool {
     if in_long_mode && value & CR4_PAE == 0 {
         return false;
     }
-    vmcs::write(F::Cr4ReadShadow, value).is_ok() && vmcs::write(F::GuestCr4, caps.fix_cr4(value)).is_ok()
+    vmcs::write(F::Cr4ReadShadow, value).is_ok()
+        && vmcs::write(F::GuestCr4, caps.fix_cr4(value)).is_ok()
 }
 
 /// EFER.LMA = EFER.LME && CR0.PG, mirrored in the "IA-32e mode guest" entry control.
 pub fn update_long_mode_active() -> bool {
     let efer = read(F::GuestIa32Efer);
     let active = efer & EFER_LME != 0 && read(F::Cr0ReadShadow) & CR0_PG != 0;
-    let new_efer = if active { efer | EFER_LMA } else { efer & !EFER_LMA };
+    let new_efer = if active {
+        efer | EFER_LMA
+    } else {
+        efer & !EFER_LMA
+    };
     let entry = read(F::EntryControls);
     let ia32e = u64::from(EntryControls::IA32E_MODE_GUEST.bits());
-    let new_entry = if active { entry | ia32e } else { entry & !ia32e };
-    vmcs::write(F::GuestIa32Efer, new_efer).is_ok() && vmcs::write(F::EntryControls, new_entry).is_ok()
+    let new_entry = if active {
+        entry | ia32e
+    } else {
+        entry & !ia32e
+    };
+    vmcs::write(F::GuestIa32Efer, new_efer).is_ok()
+        && vmcs::write(F::EntryControls, new_entry).is_ok()
 }
 
 /// XSETBV: ECX = 0 selects XCR0; the value must keep x87 on and ask only for state components
@@ -116,7 +142,8 @@ pub fn xsetbv(vm: &mut Vm) -> Flow {
     let leaf = core::arch::x86_64::__cpuid_count(0xd, 0);
     let supported = (u64::from(leaf.edx) << 32) | u64::from(leaf.eax);
     if index != 0 || value & XCR0_X87 == 0 || value & !supported != 0 {
-        vm.vcpu.inject_exception(vector::GENERAL_PROTECTION, Some(0));
+        vm.vcpu
+            .inject_exception(vector::GENERAL_PROTECTION, Some(0));
         return Flow::Resume;
     }
     // SAFETY: the value passed the architectural checks above and the hypervisor enabled

@@ -60,7 +60,12 @@ pub struct CpuidOverride {
 }
 
 /// The guest's answer for `leaf`/`subleaf` given the host's.
-pub fn filter(leaf: u32, subleaf: u32, host: CpuidResult, overrides: &[CpuidOverride]) -> CpuidResult {
+pub fn filter(
+    leaf: u32,
+    subleaf: u32,
+    host: CpuidResult,
+    overrides: &[CpuidOverride],
+) -> CpuidResult {
     let mut result = match leaf {
         HYPERVISOR_BASE => {
             let word = |i: usize| {
@@ -71,13 +76,22 @@ pub fn filter(leaf: u32, subleaf: u32, host: CpuidResult, overrides: &[CpuidOver
                     HYPERVISOR_SIGNATURE[i + 3],
                 ])
             };
-            CpuidResult { eax: HYPERVISOR_MAX, ebx: word(0), ecx: word(4), edx: word(8) }
+            CpuidResult {
+                eax: HYPERVISOR_MAX,
+                ebx: word(0),
+                ecx: word(4),
+                edx: word(8),
+            }
         }
         // 0x4000_0001: no paravirtual features; the rest of the range is empty.
         HYPERVISOR_MAX..=HYPERVISOR_RANGE_END => CpuidResult::default(),
         1 => CpuidResult {
             ecx: (host.ecx
-                & !(LEAF1_ECX_MONITOR | LEAF1_ECX_VMX | LEAF1_ECX_SMX | LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE))
+                & !(LEAF1_ECX_MONITOR
+                    | LEAF1_ECX_VMX
+                    | LEAF1_ECX_SMX
+                    | LEAF1_ECX_X2APIC
+                    | LEAF1_ECX_TSC_DEADLINE))
                 | LEAF1_ECX_HYPERVISOR,
             edx: host.edx & !(LEAF1_EDX_APIC | LEAF1_EDX_MTRR | LEAF1_EDX_ACPI),
             ..host
@@ -90,7 +104,10 @@ pub fn filter(leaf: u32, subleaf: u32, host: CpuidResult, overrides: &[CpuidOver
         LEAF_PERFORMANCE_MONITORING => CpuidResult::default(),
         _ => host,
     };
-    for o in overrides.iter().filter(|o| o.leaf == leaf && o.subleaf.is_none_or(|s| s == subleaf)) {
+    for o in overrides
+        .iter()
+        .filter(|o| o.leaf == leaf && o.subleaf.is_none_or(|s| s == subleaf))
+    {
         result = o.result;
     }
     result
@@ -104,7 +121,12 @@ pub fn handle(vm: &mut Vm) -> Flow {
         CpuidResult::default()
     } else {
         let raw = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-        CpuidResult { eax: raw.eax, ebx: raw.ebx, ecx: raw.ecx, edx: raw.edx }
+        CpuidResult {
+            eax: raw.eax,
+            ebx: raw.ebx,
+            ecx: raw.ecx,
+            edx: raw.edx,
+        }
     };
     let answer = filter(leaf, subleaf, host, &vm.cpuid_overrides);
     registers[gpr::RAX] = u64::from(answer.eax);
@@ -119,7 +141,12 @@ pub fn handle(vm: &mut Vm) -> Flow {
 mod tests {
     use super::*;
 
-    const HOST_LEAF1: CpuidResult = CpuidResult { eax: 0x50654, ebx: 0x0800, ecx: 0xfffa_3223, edx: 0x0f8b_fbff };
+    const HOST_LEAF1: CpuidResult = CpuidResult {
+        eax: 0x50654,
+        ebx: 0x0800,
+        ecx: 0xfffa_3223,
+        edx: 0x0f8b_fbff,
+    };
 
     #[test]
     fn leaf1_hides_vmx_and_sets_hypervisor_bit() {
@@ -140,23 +167,47 @@ mod tests {
         bytes[4..8].copy_from_slice(&leaf.ecx.to_le_bytes());
         bytes[8..].copy_from_slice(&leaf.edx.to_le_bytes());
         assert_eq!(&bytes, HYPERVISOR_SIGNATURE);
-        assert_eq!(filter(0x4000_0010, 0, HOST_LEAF1, &[]), CpuidResult::default());
+        assert_eq!(
+            filter(0x4000_0010, 0, HOST_LEAF1, &[]),
+            CpuidResult::default()
+        );
     }
 
     #[test]
     fn overrides_apply_last_and_match_subleaves() {
-        let wanted = CpuidResult { eax: 1, ebx: 2, ecx: 3, edx: 4 };
-        let overrides = [CpuidOverride { leaf: 7, subleaf: Some(1), result: wanted }];
+        let wanted = CpuidResult {
+            eax: 1,
+            ebx: 2,
+            ecx: 3,
+            edx: 4,
+        };
+        let overrides = [CpuidOverride {
+            leaf: 7,
+            subleaf: Some(1),
+            result: wanted,
+        }];
         assert_eq!(filter(7, 1, HOST_LEAF1, &overrides), wanted);
         assert_ne!(filter(7, 0, HOST_LEAF1, &overrides), wanted);
-        let any = [CpuidOverride { leaf: 1, subleaf: None, result: wanted }];
+        let any = [CpuidOverride {
+            leaf: 1,
+            subleaf: None,
+            result: wanted,
+        }];
         assert_eq!(filter(1, 9, HOST_LEAF1, &any), wanted);
     }
 
     #[test]
     fn other_leaves_pass_through() {
-        let host = CpuidResult { eax: 9, ebx: 8, ecx: 7, edx: 6 };
+        let host = CpuidResult {
+            eax: 9,
+            ebx: 8,
+            ecx: 7,
+            edx: 6,
+        };
         assert_eq!(filter(0x8000_0001, 0, host, &[]), host);
-        assert_eq!(filter(LEAF_PERFORMANCE_MONITORING, 0, host, &[]), CpuidResult::default());
+        assert_eq!(
+            filter(LEAF_PERFORMANCE_MONITORING, 0, host, &[]),
+            CpuidResult::default()
+        );
     }
 }

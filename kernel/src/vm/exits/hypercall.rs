@@ -43,7 +43,11 @@ pub fn handle(vm: &mut Vm) -> Flow {
         return Flow::Resume;
     }
     let registers = vm.vcpu.registers.gprs;
-    let (function, rbx, rcx) = (registers[gpr::RAX], registers[gpr::RBX], registers[gpr::RCX]);
+    let (function, rbx, rcx) = (
+        registers[gpr::RAX],
+        registers[gpr::RBX],
+        registers[gpr::RCX],
+    );
     let result = match function {
         PING => {
             vm.vcpu.registers.gprs[gpr::RBX] = HYPERCALL_ABI_VERSION;

@@ -6,9 +6,9 @@
 use alloc::format;
 
 use super::{Flow, stop};
+use crate::vm::Vm;
 use crate::vm::guest_access::{self, AccessError, segment_base, segment_from_number};
 use crate::vm::vcpu::read;
-use crate::vm::Vm;
 use crate::vmx::entry::gpr;
 use crate::vmx::fields::VmcsField as F;
 use devices::insn::Segment;
@@ -78,8 +78,16 @@ fn string(vm: &mut Vm, port: u16, size: usize, is_in: bool, rep: bool) -> Flow {
     };
     let base = segment_base(segment);
     let pointer = if is_in { gpr::RDI } else { gpr::RSI };
-    let step = if read(F::GuestRflags) & RFLAGS_DIRECTION != 0 { (size as u64).wrapping_neg() } else { size as u64 };
-    let mut remaining = if rep { vm.vcpu.registers.gprs[gpr::RCX] & address_mask } else { 1 };
+    let step = if read(F::GuestRflags) & RFLAGS_DIRECTION != 0 {
+        (size as u64).wrapping_neg()
+    } else {
+        size as u64
+    };
+    let mut remaining = if rep {
+        vm.vcpu.registers.gprs[gpr::RCX] & address_mask
+    } else {
+        1
+    };
     let mut batch = remaining.min(STRING_BATCH);
     while batch > 0 {
         let offset = vm.vcpu.registers.gprs[pointer] & address_mask;
@@ -89,19 +97,26 @@ fn string(vm: &mut Vm, port: u16, size: usize, is_in: bool, rep: bool) -> Flow {
             vm.bus.pio_read(&mut vm.platform, port, &mut data[..size]);
             guest_access::write_linear(&mut vm.bus, &mut vm.platform, linear, &data[..size])
         } else {
-            guest_access::read_linear(&mut vm.bus, &mut vm.platform, linear, &mut data[..size]).map(|()| {
-                vm.bus.pio_write(&mut vm.platform, port, &data[..size]);
-            })
+            guest_access::read_linear(&mut vm.bus, &mut vm.platform, linear, &mut data[..size]).map(
+                |()| {
+                    vm.bus.pio_write(&mut vm.platform, port, &data[..size]);
+                },
+            )
         };
         if let Err(error) = result {
             let what = match error {
-                AccessError::Walk(walk) => format!("string I/O operand at linear {linear:#x} not mapped: {walk:?}"),
-                AccessError::NotMemory { gpa } => format!("string I/O operand at {gpa:#x} is neither RAM nor a device"),
+                AccessError::Walk(walk) => {
+                    format!("string I/O operand at linear {linear:#x} not mapped: {walk:?}")
+                }
+                AccessError::NotMemory { gpa } => {
+                    format!("string I/O operand at {gpa:#x} is neither RAM nor a device")
+                }
             };
             return stop(vm, what);
         }
         let registers = &mut vm.vcpu.registers.gprs;
-        registers[pointer] = with_address_size(registers[pointer], offset.wrapping_add(step), address_mask);
+        registers[pointer] =
+            with_address_size(registers[pointer], offset.wrapping_add(step), address_mask);
         remaining -= 1;
         if rep {
             registers[gpr::RCX] = with_address_size(registers[gpr::RCX], remaining, address_mask);
@@ -118,5 +133,9 @@ fn string(vm: &mut Vm, port: u16, size: usize, is_in: bool, rep: bool) -> Flow {
 /// A register after writing `value` at the address size `mask`: 16-bit writes keep the upper
 /// bits, 32-bit writes zero-extend (as 32-bit register writes do), 64-bit writes replace.
 fn with_address_size(old: u64, value: u64, mask: u64) -> u64 {
-    if mask == 0xffff { (old & !mask) | (value & mask) } else { value & mask }
+    if mask == 0xffff {
+        (old & !mask) | (value & mask)
+    } else {
+        value & mask
+    }
 }

@@ -7,15 +7,15 @@ use alloc::format;
 
 use devices::bus::Bus;
 use devices::insn::{
-    self, EmulationContext, EmulationError, FaultInfo, MAX_INSTRUCTION_LENGTH, OperandSize, Outcome,
-    Segment,
+    self, EmulationContext, EmulationError, FaultInfo, MAX_INSTRUCTION_LENGTH, OperandSize,
+    Outcome, Segment,
 };
 
 use super::{Flow, stop};
+use crate::vm::Vm;
 use crate::vm::guest_access::{self, AccessError, is_device_memory, segment_base};
 use crate::vm::platform::Platform;
 use crate::vm::vcpu::read;
-use crate::vm::Vm;
 use crate::vmx::fields::VmcsField as F;
 
 /// Qualification bit 0: data read.
@@ -39,27 +39,47 @@ pub fn handle(vm: &mut Vm) -> Flow {
         "access"
     };
     if qualification & FETCH != 0 || !is_device_memory(&vm.bus, gpa) {
-        return stop(vm, format!("{kind} at guest-physical {gpa:#x}, outside its RAM and devices"));
+        return stop(
+            vm,
+            format!("{kind} at guest-physical {gpa:#x}, outside its RAM and devices"),
+        );
     }
     let Some(fault) = FaultInfo::from_ept_qualification(gpa, qualification) else {
-        return stop(vm, format!("EPT violation without a data access at {gpa:#x}"));
+        return stop(
+            vm,
+            format!("EPT violation without a data access at {gpa:#x}"),
+        );
     };
     let rip = vm.vcpu.rip();
     let linear = segment_base(Segment::Cs).wrapping_add(rip);
     let mut bytes = [0u8; MAX_INSTRUCTION_LENGTH];
     let fetched = fetch(&mut vm.bus, &mut vm.platform, linear, &mut bytes);
     if fetched == 0 {
-        return stop(vm, format!("cannot fetch the instruction at {linear:#x} that touched device memory {gpa:#x}"));
+        return stop(
+            vm,
+            format!(
+                "cannot fetch the instruction at {linear:#x} that touched device memory {gpa:#x}"
+            ),
+        );
     }
     let mode = vm.vcpu.mode();
     let instruction = match insn::decode(&bytes[..fetched], mode) {
         Ok(instruction) => instruction,
         Err(error) => {
-            return stop(vm, format!("cannot emulate the instruction at {linear:#x} ({:02x?}) on device memory {gpa:#x}: {error:?}", &bytes[..fetched]));
+            return stop(
+                vm,
+                format!(
+                    "cannot emulate the instruction at {linear:#x} ({:02x?}) on device memory {gpa:#x}: {error:?}",
+                    &bytes[..fetched]
+                ),
+            );
         }
     };
     let mut registers = vm.vcpu.emulator_registers();
-    let mut context = Context { bus: &mut vm.bus, platform: &mut vm.platform };
+    let mut context = Context {
+        bus: &mut vm.bus,
+        platform: &mut vm.platform,
+    };
     match insn::emulate(&instruction, &mut registers, fault, &mut context) {
         Ok(Outcome::Retired { .. } | Outcome::Repeat) => {
             vm.vcpu.apply_emulator_registers(&registers);
@@ -67,9 +87,12 @@ pub fn handle(vm: &mut Vm) -> Flow {
         }
         // The bytes at RIP changed under us: let the guest retry the instruction.
         Err(EmulationError::AccessMismatch { .. }) => Flow::Resume,
-        Err(EmulationError::Context(error)) => {
-            stop(vm, format!("emulating the instruction at {linear:#x} on device memory {gpa:#x}: {error:?}"))
-        }
+        Err(EmulationError::Context(error)) => stop(
+            vm,
+            format!(
+                "emulating the instruction at {linear:#x} on device memory {gpa:#x}: {error:?}"
+            ),
+        ),
     }
 }
 
@@ -99,21 +122,36 @@ impl EmulationContext for Context<'_> {
 
     fn mmio_read(&mut self, gpa: u64, size: OperandSize) -> Result<u64, AccessError> {
         let mut data = [0u8; 8];
-        self.bus.mmio_read(self.platform, gpa, &mut data[..usize::from(size.bytes())]);
+        self.bus
+            .mmio_read(self.platform, gpa, &mut data[..usize::from(size.bytes())]);
         Ok(u64::from_le_bytes(data))
     }
 
     fn mmio_write(&mut self, gpa: u64, size: OperandSize, value: u64) -> Result<(), AccessError> {
-        self.bus.mmio_write(self.platform, gpa, &value.to_le_bytes()[..usize::from(size.bytes())]);
+        self.bus.mmio_write(
+            self.platform,
+            gpa,
+            &value.to_le_bytes()[..usize::from(size.bytes())],
+        );
         Ok(())
     }
 
-    fn read_memory(&mut self, segment: Segment, offset: u64, data: &mut [u8]) -> Result<(), AccessError> {
+    fn read_memory(
+        &mut self,
+        segment: Segment,
+        offset: u64,
+        data: &mut [u8],
+    ) -> Result<(), AccessError> {
         let linear = segment_base(segment).wrapping_add(offset);
         guest_access::read_linear(self.bus, self.platform, linear, data)
     }
 
-    fn write_memory(&mut self, segment: Segment, offset: u64, data: &[u8]) -> Result<(), AccessError> {
+    fn write_memory(
+        &mut self,
+        segment: Segment,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), AccessError> {
         let linear = segment_base(segment).wrapping_add(offset);
         guest_access::write_linear(self.bus, self.platform, linear, data)
     }

@@ -33,7 +33,9 @@ pub enum Flow {
 /// Handle one VM exit.
 pub fn handle(vm: &mut Vm, word: ExitReasonWord) -> Flow {
     if word.entry_failure {
-        let what = word.reason().map_or("unknown entry failure", ExitReason::name);
+        let what = word
+            .reason()
+            .map_or("unknown entry failure", ExitReason::name);
         return stop(vm, format!("VM entry failed: {what}"));
     }
     let Some(reason) = word.reason() else {
@@ -43,7 +45,10 @@ pub fn handle(vm: &mut Vm, word: ExitReasonWord) -> Flow {
         // The host handles the interrupt as soon as it enables interrupts again.
         ExitReason::ExternalInterrupt => Flow::Resume,
         ExitReason::ExceptionOrNmi => exception_or_nmi(vm),
-        ExitReason::TripleFault => stop(vm, String::from("triple fault (the guest's exception handling failed)")),
+        ExitReason::TripleFault => stop(
+            vm,
+            String::from("triple fault (the guest's exception handling failed)"),
+        ),
         ExitReason::Cpuid => cpuid::handle(vm),
         ExitReason::Hlt => halt::handle(vm),
         ExitReason::IoInstruction => io::handle(vm),
@@ -89,7 +94,10 @@ fn exception_or_nmi(vm: &mut Vm) -> Flow {
         log::warn!("VM {}: NMI during guest execution", vm.name);
         return Flow::Resume;
     }
-    stop(vm, format!("unexpected exception exit, interruption info {info:#x}"))
+    stop(
+        vm,
+        format!("unexpected exception exit, interruption info {info:#x}"),
+    )
 }
 
 /// Stop the VM with a diagnostic: what happened plus the guest's registers and exit fields.

@@ -58,7 +58,9 @@ pub fn read(vm: &mut Vm) -> Flow {
             vm.vcpu.registers.gprs[gpr::RDX] = value >> 32;
             vm.vcpu.skip_instruction();
         }
-        None => vm.vcpu.inject_exception(vector::GENERAL_PROTECTION, Some(0)),
+        None => vm
+            .vcpu
+            .inject_exception(vector::GENERAL_PROTECTION, Some(0)),
     }
     Flow::Resume
 }
@@ -77,7 +79,8 @@ pub fn write(vm: &mut Vm) -> Flow {
     if accepted {
         vm.vcpu.skip_instruction();
     } else {
-        vm.vcpu.inject_exception(vector::GENERAL_PROTECTION, Some(0));
+        vm.vcpu
+            .inject_exception(vector::GENERAL_PROTECTION, Some(0));
     }
     Flow::Resume
 }

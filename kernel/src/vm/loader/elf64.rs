@@ -55,9 +55,16 @@ pub fn load(bytes: &[u8], memory: &GuestMemory) -> Result<u64, LoadError> {
         if file_size > memory_size {
             return Err(LoadError::BadElf("segment file size exceeds memory size"));
         }
-        let end = gpa.checked_add(memory_size).ok_or(LoadError::OutOfRam { gpa, len: memory_size })?;
-        if gpa < RESERVED_END || !memory.contains(gpa, memory_size as usize) || end > memory.size() {
-            return Err(LoadError::OutOfRam { gpa, len: memory_size });
+        let end = gpa.checked_add(memory_size).ok_or(LoadError::OutOfRam {
+            gpa,
+            len: memory_size,
+        })?;
+        if gpa < RESERVED_END || !memory.contains(gpa, memory_size as usize) || end > memory.size()
+        {
+            return Err(LoadError::OutOfRam {
+                gpa,
+                len: memory_size,
+            });
         }
         let data = offset
             .checked_add(file_size as usize)
@@ -88,13 +95,17 @@ fn zero(memory: &GuestMemory, mut gpa: u64, mut len: u64) -> Result<(), LoadErro
 
 fn relocate(elf: &ElfFile<'_>, memory: &GuestMemory, bias: u64) -> Result<(), LoadError> {
     for section in elf.section_iter() {
-        let Ok(SectionData::Rela64(relocations)) = section.get_data(elf) else { continue };
+        let Ok(SectionData::Rela64(relocations)) = section.get_data(elf) else {
+            continue;
+        };
         for relocation in relocations {
             if relocation.get_type() != R_X86_64_RELATIVE {
                 return Err(LoadError::UnsupportedRelocation(relocation.get_type()));
             }
             let at = relocation.get_offset().wrapping_add(bias);
-            memory.write_u64(at, relocation.get_addend().wrapping_add(bias)).map_err(|_| LoadError::OutOfRam { gpa: at, len: 8 })?;
+            memory
+                .write_u64(at, relocation.get_addend().wrapping_add(bias))
+                .map_err(|_| LoadError::OutOfRam { gpa: at, len: 8 })?;
         }
     }
     Ok(())

@@ -45,7 +45,10 @@ const STACK_RED_ZONE: u64 = 16;
 /// Write the tables and give the entry state for `entry`.
 pub fn build(memory: &GuestMemory, entry: u64) -> Result<GuestState, LoadError> {
     if memory.size() < RESERVED_END + TWO_MIB {
-        return Err(LoadError::OutOfRam { gpa: 0, len: memory.size() });
+        return Err(LoadError::OutOfRam {
+            gpa: 0,
+            len: memory.size(),
+        });
     }
     memory.write_u64(PML4, PDPT | PRESENT_WRITABLE)?;
     for gib in 0..MAPPED_GIB {
@@ -53,7 +56,10 @@ pub fn build(memory: &GuestMemory, entry: u64) -> Result<GuestState, LoadError> 
         memory.write_u64(PDPT + gib * 8, directory | PRESENT_WRITABLE)?;
         for entry_index in 0..512 {
             let address = (gib * 512 + entry_index) * TWO_MIB;
-            memory.write_u64(directory + entry_index * 8, address | PRESENT_WRITABLE | HUGE_PAGE)?;
+            memory.write_u64(
+                directory + entry_index * 8,
+                address | PRESENT_WRITABLE | HUGE_PAGE,
+            )?;
         }
     }
     let tss_low = TSS_LIMIT
@@ -61,11 +67,19 @@ pub fn build(memory: &GuestMemory, entry: u64) -> Result<GuestState, LoadError> 
         | (TSS_DESCRIPTOR_TYPE << 40)
         | (((TSS >> 24) & 0xff) << 56);
     let tss_high = TSS >> 32;
-    for (index, descriptor) in [0, GDT_CODE64, GDT_DATA, tss_low, tss_high].into_iter().enumerate() {
+    for (index, descriptor) in [0, GDT_CODE64, GDT_DATA, tss_low, tss_high]
+        .into_iter()
+        .enumerate()
+    {
         memory.write_u64(GDT + index as u64 * 8, descriptor)?;
     }
     memory.write(TSS, &[0; TSS_LIMIT as usize + 1])?;
-    let flat = |selector, access| Segment { selector, base: 0, limit: u32::MAX, access };
+    let flat = |selector, access| Segment {
+        selector,
+        base: 0,
+        limit: u32::MAX,
+        access,
+    };
     Ok(GuestState {
         cr0: CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG,
         cr3: PML4,
@@ -76,7 +90,12 @@ pub fn build(memory: &GuestMemory, entry: u64) -> Result<GuestState, LoadError> 
         rflags: 0,
         cs: flat(CODE_SELECTOR, access::CODE64),
         data: flat(DATA_SELECTOR, access::DATA32),
-        tr: Segment { selector: TSS_SELECTOR, base: TSS, limit: TSS_LIMIT as u32, access: access::TSS_BUSY },
+        tr: Segment {
+            selector: TSS_SELECTOR,
+            base: TSS,
+            limit: TSS_LIMIT as u32,
+            access: access::TSS_BUSY,
+        },
         gdtr: (GDT, GDT_BYTES - 1),
         idtr: (0, 0),
     })

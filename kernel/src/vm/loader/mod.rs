@@ -57,9 +57,14 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::BadElf(why) => write!(f, "bad ELF image: {why}"),
             LoadError::OutOfRam { gpa, len } => {
-                write!(f, "image part at {gpa:#x} (+{len:#x}) is outside the loadable RAM")
+                write!(
+                    f,
+                    "image part at {gpa:#x} (+{len:#x}) is outside the loadable RAM"
+                )
             }
-            LoadError::UnsupportedRelocation(kind) => write!(f, "unsupported ELF relocation type {kind}"),
+            LoadError::UnsupportedRelocation(kind) => {
+                write!(f, "unsupported ELF relocation type {kind}")
+            }
             LoadError::Memory(error) => write!(f, "guest memory: {error:?}"),
         }
     }
@@ -72,16 +77,30 @@ impl From<DmaError> for LoadError {
 }
 
 /// Load `image` into `memory`.
-pub fn load(image: GuestImage<'_>, memory: &GuestMemory, arguments: BootArguments) -> Result<Loaded, LoadError> {
+pub fn load(
+    image: GuestImage<'_>,
+    memory: &GuestMemory,
+    arguments: BootArguments,
+) -> Result<Loaded, LoadError> {
     match image {
         GuestImage::Elf64(bytes) => {
             let entry = elf64::load(bytes, memory)?;
             let state = long_mode::build(memory, entry)?;
-            Ok(Loaded { state, long_mode: true, rdi: memory.size(), rsi: arguments.hypervisor_physical })
+            Ok(Loaded {
+                state,
+                long_mode: true,
+                rdi: memory.size(),
+                rsi: arguments.hypervisor_physical,
+            })
         }
         GuestImage::RealMode { bytes, address } => {
             let state = real_mode::load(bytes, address, memory)?;
-            Ok(Loaded { state, long_mode: false, rdi: 0, rsi: 0 })
+            Ok(Loaded {
+                state,
+                long_mode: false,
+                rdi: 0,
+                rsi: 0,
+            })
         }
     }
 }

@@ -18,15 +18,32 @@ const LIMIT_64K: u32 = 0xffff;
 /// Copy `bytes` to `address` and give the real-mode entry state.
 pub fn load(bytes: &[u8], address: u64, memory: &GuestMemory) -> Result<GuestState, LoadError> {
     let len = bytes.len() as u64;
-    let end = address.checked_add(len).ok_or(LoadError::OutOfRam { gpa: address, len })?;
+    let end = address
+        .checked_add(len)
+        .ok_or(LoadError::OutOfRam { gpa: address, len })?;
     if address < LOWEST || end > CONVENTIONAL_END || !memory.contains(address, bytes.len()) {
         return Err(LoadError::OutOfRam { gpa: address, len });
     }
     memory.write(address, bytes)?;
     let selector = (address >> 4) as u16;
-    let code = Segment { selector, base: u64::from(selector) << 4, limit: LIMIT_64K, access: access::CODE16 };
-    let data = Segment { selector: 0, base: 0, limit: LIMIT_64K, access: access::DATA16 };
-    let tr = Segment { selector: 0, base: 0, limit: LIMIT_64K, access: access::TSS_BUSY };
+    let code = Segment {
+        selector,
+        base: u64::from(selector) << 4,
+        limit: LIMIT_64K,
+        access: access::CODE16,
+    };
+    let data = Segment {
+        selector: 0,
+        base: 0,
+        limit: LIMIT_64K,
+        access: access::DATA16,
+    };
+    let tr = Segment {
+        selector: 0,
+        base: 0,
+        limit: LIMIT_64K,
+        access: access::TSS_BUSY,
+    };
     Ok(GuestState {
         cr0: CR0_ET,
         cr3: 0,
