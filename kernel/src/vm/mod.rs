@@ -31,10 +31,11 @@ use spin::Once;
 
 use crate::arch::x86_64::tsc;
 use crate::mm::frames::FrameError;
-use crate::vmx::caps::VmxCapabilities;
+use crate::vmx::caps::{EptVpidCaps, VmxCapabilities};
 use crate::vmx::ept::{Ept, EptError, EptFlags};
 use crate::vmx::exit_reason::ExitReasonWord;
 use crate::vmx::fields::VmcsField as F;
+use crate::vmx::invalidate;
 use ept_tables::FrameTables;
 use exits::{CpuidOverride, Flow};
 use loader::{BootArguments, GuestImage, LoadError};
@@ -133,7 +134,18 @@ impl Vm {
         ept.map(0, memory.host_base(), memory.size(), EptFlags::RWX)
             .map_err(VmError::Ept)?;
         let loaded = loader::load(spec.image, &memory, arguments).map_err(VmError::Load)?;
-        let vcpu = Vcpu::new(caps, ept.eptp(false), spec.vpid, &loaded)?;
+        // Tables and VPIDs are reused from VMs that ran before: drop anything cached for them.
+        let eptp = ept.eptp(false);
+        invalidate::invept(
+            eptp,
+            caps.ept_vpid.contains(EptVpidCaps::INVEPT_SINGLE_CONTEXT),
+        )
+        .map_err(|fail| VmError::Vcpu(format!("INVEPT: {fail}")))?;
+        if caps.has_vpid() && caps.ept_vpid.contains(EptVpidCaps::INVVPID_SINGLE_CONTEXT) {
+            invalidate::invvpid(spec.vpid)
+                .map_err(|fail| VmError::Vcpu(format!("INVVPID: {fail}")))?;
+        }
+        let vcpu = Vcpu::new(caps, eptp, spec.vpid, &loaded)?;
         let config = VmConfig {
             name: String::from(spec.name),
             ram_bytes: memory.size(),

@@ -6,6 +6,7 @@ pub mod ept;
 pub mod exit_reason;
 pub mod fields;
 pub mod instruction_error;
+pub mod invalidate;
 pub mod msr;
 pub mod vmcs;
 pub mod vmxon;
