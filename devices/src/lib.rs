@@ -61,6 +61,7 @@ pub mod pci;
 pub mod pic8259;
 pub mod pit8254;
 pub mod rtc_cmos;
+pub mod shared;
 pub mod test_device;
 pub mod testing;
 pub mod uart16550;
