@@ -22,10 +22,12 @@ use devices::pci::host_bridge::HostBridge;
 use devices::pic8259::PicPair;
 use devices::pit8254::Pit8254;
 use devices::rtc_cmos::RtcCmos;
+use devices::shared::Shared;
 use devices::test_device::{self, TestDevice};
 use devices::uart16550::{Uart16550, UartConfig};
 
 use super::console::VmConsole;
+use super::interrupts::Controllers;
 use super::platform::Platform;
 use crate::arch::x86_64::cmos_clock;
 
@@ -50,9 +52,11 @@ pub fn install_pc_devices(
             "test device: {error:?}"
         )))
     })?;
+    let pic = Shared::new(PicPair::new());
+    platform.controllers = Some(Controllers { pic: pic.clone() });
     let models: [Box<dyn Device>; 8] = [
         Box::new(uart),
-        Box::new(PicPair::new()),
+        Box::new(pic.clone()),
         Box::new(Pit8254::new()),
         Box::new(rtc),
         Box::new(I8042::new()),

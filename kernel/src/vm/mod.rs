@@ -12,6 +12,7 @@ pub mod ept_tables;
 pub mod exits;
 pub mod guest_access;
 pub mod guest_paging;
+pub mod interrupts;
 pub mod launcher;
 pub mod loader;
 pub mod machine;
@@ -38,6 +39,7 @@ use crate::vmx::fields::VmcsField as F;
 use crate::vmx::invalidate;
 use ept_tables::FrameTables;
 use exits::{CpuidOverride, Flow};
+use interrupts::Controllers;
 use loader::{BootArguments, GuestImage, LoadError};
 use memory::GuestMemory;
 use platform::Platform;
@@ -173,12 +175,14 @@ impl Vm {
                 self.idle();
             }
             x86_64::instructions::interrupts::disable();
+            self.prepare_entry();
             if let Err(fail) = self.vcpu.enter() {
                 return VmEnd::Stopped(format!("VM entry failed: {fail}"));
             }
             let exit_tsc = tsc::now();
             let word = ExitReasonWord::decode(read(F::ExitReason) as u32);
             take_host_interrupts();
+            interrupts::requeue_interrupted_event();
             let end = self.handle_exit(word);
             // Exit statistics: cycles from the exit until the guest is about to run again.
             self.stats
@@ -203,6 +207,22 @@ impl Vm {
         None
     }
 
+    /// Queue a pending interrupt (or an interrupt-window exit) and aim the preemption timer
+    /// at the next device deadline.
+    fn prepare_entry(&mut self) {
+        if let Some(controllers) = &self.platform.controllers {
+            interrupts::inject_pending(controllers);
+        }
+        if let Some(caps) = capabilities().filter(|caps| caps.has_preemption_timer()) {
+            let now = devices::bus::VmServices::now(&self.platform);
+            interrupts::arm_preemption_timer(
+                now,
+                self.bus.next_timer_deadline(),
+                caps.preemption_timer_shift,
+            );
+        }
+    }
+
     fn run_due_timers(&mut self) {
         let now = devices::bus::VmServices::now(&self.platform);
         if self.bus.next_timer_deadline().is_some_and(|due| due <= now) {
@@ -210,12 +230,17 @@ impl Vm {
         }
     }
 
-    /// The vCPU is halted: sleep between host ticks, running device timers, until a device
-    /// raises an interrupt line.
+    /// The vCPU is halted: sleep between host ticks, running device timers, until its
+    /// interrupt controller has an interrupt the guest will take.
     fn idle(&mut self) {
         loop {
             self.run_due_timers();
-            if self.platform.take_irq_edges() != 0 || self.platform.irq_levels() != 0 {
+            let pending = self
+                .platform
+                .controllers
+                .as_ref()
+                .is_some_and(Controllers::pending);
+            if pending && interrupts::guest_interrupts_enabled() {
                 self.halted = false;
                 return;
             }

@@ -11,11 +11,16 @@ use devices::interface::{
 };
 
 use super::critical_sections;
+use super::interrupts::Controllers;
 use super::memory::GuestMemory;
 use crate::arch::x86_64::tsc;
 
 /// Interrupt lines a VM has (ISA 0–15, then I/O APIC pins up to 23).
 pub const IRQ_LINES: u8 = 24;
+/// Lines the 8259A pair takes.
+const ISA_LINES: u8 = 16;
+/// The master PIC's cascade input.
+const CASCADE_LINE: u8 = 2;
 
 /// One VM's services.
 pub struct Platform {
@@ -30,6 +35,8 @@ pub struct Platform {
     request: Option<VmRequest>,
     /// Critical sections this VM's devices created.
     sections: Vec<CriticalSectionId>,
+    /// The interrupt controllers lines are routed to (set once the devices are installed).
+    pub controllers: Option<Controllers>,
 }
 
 impl Platform {
@@ -43,6 +50,7 @@ impl Platform {
             irq_edges: 0,
             request: None,
             sections: Vec::new(),
+            controllers: None,
         }
     }
 
@@ -96,6 +104,13 @@ impl VmServices for Platform {
             self.irq_levels |= bit;
         } else {
             self.irq_levels &= !bit;
+        }
+        // ISA lines 0–15 reach the 8259A pair (line 2 is its cascade input, never a device's).
+        if let Some(controllers) = &self.controllers
+            && line.0 < ISA_LINES
+            && line.0 != CASCADE_LINE
+        {
+            let _ = controllers.pic.lock().set_irq(line.0, level);
         }
         Ok(())
     }

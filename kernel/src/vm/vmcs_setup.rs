@@ -114,11 +114,11 @@ pub fn controls(
     structures: &ControlStructures,
     long_mode: bool,
 ) -> Result<(), SetupError> {
-    let pin = adjust(
-        "pin-based",
-        caps.pin,
-        (PinControls::EXTERNAL_INTERRUPT_EXITING | PinControls::NMI_EXITING).bits(),
-    )?;
+    let mut wanted_pin = PinControls::EXTERNAL_INTERRUPT_EXITING | PinControls::NMI_EXITING;
+    if caps.has_preemption_timer() {
+        wanted_pin |= PinControls::PREEMPTION_TIMER;
+    }
+    let pin = adjust("pin-based", caps.pin, wanted_pin.bits())?;
     let primary = adjust(
         "primary",
         caps.primary,

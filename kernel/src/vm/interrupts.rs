@@ -1,0 +1,120 @@
+//! Getting interrupts into the guest (Intel SDM Vol. 3C, 27.6 "Event injection", 28.2.4
+//! "Information for VM exits that occur during event delivery", 26.7.5 "Interrupt-window
+//! exiting"):
+//!
+//! - **Re-injection first.** An exit that interrupted the delivery of an event (IDT-vectoring
+//!   information valid) re-queues exactly that event for the next entry, so nothing the guest
+//!   was being given is lost or delivered twice.
+//! - **Then external interrupts.** When the guest's interrupt controller (the 8259A pair)
+//!   raises INTR and the guest can take an interrupt (RFLAGS.IF = 1, no STI/MOV-SS blocking),
+//!   the vector is acknowledged in the controller at the moment it is injected; otherwise the
+//!   vCPU asks for an interrupt-window exit and injects then.
+//! - **Device time.** The VMX-preemption timer is set to the next device timer's deadline, so a
+//!   guest that never exits still reaches its PIT or RTC tick on time.
+
+use devices::pic8259::PicPair;
+use devices::shared::Shared;
+
+use super::vcpu::read;
+use crate::arch::x86_64::tsc;
+use crate::vmx::caps::PrimaryControls;
+use crate::vmx::fields::VmcsField as F;
+use crate::vmx::vmcs;
+
+/// Interruption information bit 31: valid.
+const VALID: u64 = 1 << 31;
+/// Bits 10:8: the event type.
+const TYPE_SHIFT: u64 = 8;
+const TYPE_MASK: u64 = 7 << TYPE_SHIFT;
+/// Type 0: external interrupt.
+const TYPE_EXTERNAL: u64 = 0;
+/// Types 4–6 (software interrupt, privileged software exception, software exception) need the
+/// instruction length on re-injection.
+const TYPE_SOFTWARE_INTERRUPT: u64 = 4 << TYPE_SHIFT;
+const TYPE_SOFTWARE_EXCEPTION: u64 = 6 << TYPE_SHIFT;
+/// Bit 11: an error code is delivered.
+const ERROR_CODE_VALID: u64 = 1 << 11;
+/// IDT-vectoring bit 12 is undefined for re-injection and must be cleared.
+const VECTORING_NMI_UNBLOCKING: u64 = 1 << 12;
+/// Guest interruptibility bits 0 and 1: blocking by STI, blocking by MOV SS.
+const BLOCKING_BY_STI_OR_MOV_SS: u64 = 0b11;
+/// RFLAGS.IF.
+const RFLAGS_IF: u64 = 1 << 9;
+
+/// The VM's interrupt controllers as the injection path sees them.
+#[derive(Clone)]
+pub struct Controllers {
+    pub pic: Shared<PicPair>,
+}
+
+impl Controllers {
+    /// Whether an external interrupt awaits the guest.
+    pub fn pending(&self) -> bool {
+        self.pic.lock().has_pending()
+    }
+}
+
+/// After an exit: if it interrupted event delivery, queue that event again.
+pub fn requeue_interrupted_event() -> bool {
+    let vectoring = read(F::IdtVectoringInfo);
+    if vectoring & VALID == 0 {
+        return false;
+    }
+    let _ = vmcs::write(
+        F::EntryInterruptionInfo,
+        vectoring & !VECTORING_NMI_UNBLOCKING,
+    );
+    if vectoring & ERROR_CODE_VALID != 0 {
+        let _ = vmcs::write(F::EntryExceptionErrorCode, read(F::IdtVectoringErrorCode));
+    }
+    let kind = vectoring & TYPE_MASK;
+    if (TYPE_SOFTWARE_INTERRUPT..=TYPE_SOFTWARE_EXCEPTION).contains(&kind) {
+        let _ = vmcs::write(F::EntryInstructionLength, read(F::ExitInstructionLength));
+    }
+    true
+}
+
+/// Before an entry: inject a pending external interrupt if the guest can take it now, else
+/// ask for an exit as soon as it can. Returns the injected vector.
+pub fn inject_pending(controllers: &Controllers) -> Option<u8> {
+    let already_queued = read(F::EntryInterruptionInfo) & VALID != 0;
+    let wanted = controllers.pending();
+    let can_take = read(F::GuestRflags) & RFLAGS_IF != 0
+        && read(F::GuestInterruptibility) & BLOCKING_BY_STI_OR_MOV_SS == 0;
+    let injected = if wanted && can_take && !already_queued {
+        controllers.pic.lock().take_interrupt()
+    } else {
+        None
+    };
+    if let Some(vector) = injected {
+        let _ = vmcs::write(
+            F::EntryInterruptionInfo,
+            VALID | TYPE_EXTERNAL | u64::from(vector),
+        );
+    }
+    set_interrupt_window_exiting(wanted && injected.is_none());
+    injected
+}
+
+fn set_interrupt_window_exiting(on: bool) {
+    let controls = read(F::PrimaryProcessorControls);
+    let bit = u64::from(PrimaryControls::INTERRUPT_WINDOW_EXITING.bits());
+    let wanted = if on { controls | bit } else { controls & !bit };
+    if wanted != controls {
+        let _ = vmcs::write(F::PrimaryProcessorControls, wanted);
+    }
+}
+
+/// Program the VMX-preemption timer to fire at `deadline` (guest nanoseconds), `now` being the
+/// current guest time; with no deadline the timer is set to its maximum.
+pub fn arm_preemption_timer(now: u64, deadline: Option<u64>, rate_shift: u8) {
+    let ticks = deadline.map_or(u64::from(u32::MAX), |due| {
+        tsc::nanos_to_ticks(due.saturating_sub(now)) >> rate_shift
+    });
+    let _ = vmcs::write(F::GuestPreemptionTimer, ticks.min(u64::from(u32::MAX)));
+}
+
+/// Whether the guest would take an interrupt now (used to wake a halted vCPU).
+pub fn guest_interrupts_enabled() -> bool {
+    read(F::GuestRflags) & RFLAGS_IF != 0
+}
