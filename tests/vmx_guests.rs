@@ -147,6 +147,11 @@ const REALMODE_ENTRY_IP: u16 = REALMODE_LOAD & 0xF;
 const REALMODE_LINE: &str = "hello from real mode";
 /// COM1 transmitter holding register.
 const COM1_THR: u16 = 0x3F8;
+/// COM1 line control register.
+const COM1_LCR: u16 = 0x3FB;
+/// LCR: 8 data bits, no parity, 1 stop bit (after reset the word length is 5 bits, which
+/// would cut every character to its low 5 bits).
+const LCR_8N1: u32 = 0x03;
 /// COM1 line status register.
 const COM1_LSR: u16 = 0x3FD;
 /// LSR bit 5: transmitter holding register empty.
@@ -183,7 +188,7 @@ fn assemble_realmode_guest() -> Result<Vec<u8>, iced_x86::IcedError> {
     Ok(second)
 }
 
-/// One pass: checks CR0.PE is clear, prints [`REALMODE_LINE`] through COM1 with `out dx, al`
+/// One pass: checks CR0.PE is clear, programs COM1 for 8N1 (as a BIOS would), prints [`REALMODE_LINE`] through COM1 with `out dx, al`
 /// (polling LSR.THRE, through a near `call`, so the contract's stack is used), and exits with
 /// status 0 through port 0xF4. Entered at CS:IP = 0x07C0:0000, so DS is set from CS and
 /// `message_offset` is the message's offset from the load address.
@@ -202,6 +207,9 @@ fn assemble_realmode_pass(message_offset: u16) -> Result<Vec<u8>, iced_x86::Iced
     a.mov(eax, cr0)?;
     a.test(al, CR0_PE)?;
     a.jnz(wrong_mode)?;
+    a.mov(dx, u32::from(COM1_LCR))?;
+    a.mov(al, LCR_8N1)?;
+    a.out(dx, al)?;
     a.mov(si, u32::from(message_offset))?;
     a.set_label(&mut next)?;
     a.lodsb()?;

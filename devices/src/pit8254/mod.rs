@@ -33,7 +33,10 @@
 //!   PIC latches one request however many periods were missed, as the chip would if the CPU
 //!   were slow to acknowledge. The surplus is counted in [`Pit8254::coalesced_edges`]; a guest
 //!   that counts ticks for time loses them (Linux does not: it uses a clocksource). The timer is
-//!   disconnected when counter 0 stops, is reprogrammed, or the PIT is powered off.
+//!   disconnected when counter 0 stops, is reprogrammed, or the PIT is powered off. The
+//!   periodic timer's period is N ticks rounded up to whole nanoseconds, so callbacks drift
+//!   late by under 1 ns per period (at HZ = 1000, one period every ~23 minutes): edges are
+//!   counted from exact tick arithmetic, so none is lost, at worst two merge into one.
 //! - **Port 0x61**: bit 0 gate 2, bit 1 speaker data (stored), bits 2–3 stored (parity/channel
 //!   check enables), bit 4 toggles every [`REFRESH_TOGGLE_NS`] (the DRAM refresh request
 //!   detect that BIOSes and Linux's delay calibration poll), bit 5 OUT2, bits 6–7 read 0.

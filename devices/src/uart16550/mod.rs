@@ -1,10 +1,10 @@
 //! A 16550A UART (National Semiconductor PC16550D datasheet), the PC's COM port, with its
 //! serial line behind a [`UartBackend`].
 //!
-//! # Behaviour (datasheet sections in brackets)
-//! - **Registers** [table II]: RBR/THR at +0, IER at +1, IIR (read)/FCR (write) at +2, LCR +3,
+//! # Behaviour (datasheet sections in parentheses)
+//! - **Registers** (table II): RBR/THR at +0, IER at +1, IIR (read)/FCR (write) at +2, LCR +3,
 //!   MCR +4, LSR +5, MSR +6, SCR +7. With LCR.DLAB = 1, +0/+1 are the divisor latch.
-//! - **FIFOs** [FCR]: FCR bit 0 enables both 16-byte FIFOs; changing it empties them; bits 1–2
+//! - **FIFOs** (FCR): FCR bit 0 enables both 16-byte FIFOs; changing it empties them; bits 1–2
 //!   clear them; bits 6–7 set the receiver trigger level (1, 4, 8, 14 bytes); the other bits are
 //!   only programmed in a write that also sets bit 0. IIR bits 6–7 read 11 while enabled. With
 //!   FIFOs off (16450 mode) the receiver holds one byte.
@@ -14,19 +14,19 @@
 //!   rises (an edge per byte written, as on the chip).
 //! - **Receiver**: bytes come from [`Uart16550::receive`] (the VMM injects) or from the back end,
 //!   polled every [`POLL_PERIOD_NS`] while the receiver has room (so a back end is never
-//!   overrun). A byte arriving at a full receiver is lost and sets LSR.OE [LSR bit 1]. Bytes
+//!   overrun). A byte arriving at a full receiver is lost and sets LSR.OE (LSR bit 1). Bytes
 //!   are cut to the programmed word length.
-//! - **Character timeout** [IIR]: in FIFO mode, when the receiver FIFO holds data and nothing was
+//! - **Character timeout** (IIR): in FIFO mode, when the receiver FIFO holds data and nothing was
 //!   put in or taken out for 4 character times (start + data + parity + stop bits at the
 //!   programmed baud rate, 1.8432 MHz / (16 × divisor)), IIR reports a timeout; reading RBR or a
 //!   new byte clears it. Checked at every register access and poll tick.
-//! - **Interrupts** [table IV], highest first: receiver line status (OE, PE, FE, BI; cleared by
+//! - **Interrupts** (table IV), highest first: receiver line status (OE, PE, FE, BI; cleared by
 //!   reading LSR) > received data at/above the trigger level, or character timeout > THR empty
 //!   (cleared by reading IIR while it is the one reported, or writing THR; set again when ETBEI
 //!   goes 0 → 1 with THR empty) > modem status (MSR deltas; cleared by reading MSR). The IRQ
 //!   line's level is "an enabled interrupt is pending". Like QEMU and unlike a PC card, MCR.OUT2
 //!   does not gate the line (every PC driver sets OUT2; simple guests may not).
-//! - **Loopback** [MCR bit 4]: the transmitter feeds the receiver, the external input is cut
+//! - **Loopback** (MCR bit 4): the transmitter feeds the receiver, the external input is cut
 //!   ([`ReceiveError::Loopback`]), and the modem inputs follow the outputs: CTS = RTS,
 //!   DSR = DTR, RI = OUT1, DCD = OUT2, with the MSR delta bits set on change (TERI when RI
 //!   goes 1 → 0).

@@ -69,12 +69,12 @@ const READABLE_MSRS: [(&str, u32); 3] = [
     ("IA32_MISC_ENABLE", 0x1A0),
 ];
 /// MSRs written and read back, with the value: harmless for a guest that makes no system calls
-/// and never executes SWAPGS.
+/// and never executes SWAPGS. Base addresses are canonical (a non-canonical one raises #GP).
 const ROUND_TRIP_MSRS: [(&str, u32, u64); 5] = [
     (
         "IA32_KERNEL_GS_BASE",
         IA32_KERNEL_GS_BASE,
-        0x1234_5678_9ABC_DEF0,
+        0x0000_7FFF_1234_5670,
     ),
     ("IA32_STAR", IA32_STAR, 0x0023_0010_0000_0000),
     ("IA32_LSTAR", IA32_LSTAR, 0xFFFF_8000_0012_3450),

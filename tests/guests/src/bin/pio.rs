@@ -66,7 +66,7 @@ const COUNT2: u16 = 0x1234;
 /// Counter 0's count in mode 2.
 const COUNT0: u16 = 0x1000;
 /// Port polls before giving up on a PIT event (each poll is a VM exit, microseconds).
-const POLL_LIMIT: u32 = 1_000_000;
+const POLL_LIMIT: u32 = 100_000;
 
 /// CMOS index port (bit 7 of the index is the NMI mask).
 const CMOS_INDEX: u8 = 0x70;
