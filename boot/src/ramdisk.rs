@@ -1,16 +1,20 @@
-//! The boot ramdisk: a tar archive the kernel reads as its boot file system. Member `cmdline`
-//! holds the kernel command line; every other member is a file the command line can name
-//! (guest images). An empty command line with no files means no ramdisk at all.
+//! The boot ramdisk: a cpio archive in the "newc" format (the one Linux initramfs images use),
+//! which the kernel reads as its boot file system. Member `cmdline` holds the kernel command
+//! line; every other member is a file the command line can name (guest images). An empty
+//! command line with no files means no ramdisk at all.
 
 use std::fs::File;
+use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::BootError;
 
 /// The member holding the command line (the kernel's `bootfs::CMDLINE_MEMBER`).
 pub const CMDLINE_MEMBER: &str = "cmdline";
-/// Longest member name (the tar header's name field).
+/// Longest member name accepted.
 pub const MAX_NAME: usize = 100;
+/// Mode of every member: a regular file, rw-r--r--.
+const REGULAR_FILE_0644: u32 = 0o100_644;
 
 /// What goes into the ramdisk.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +25,13 @@ pub struct Ramdisk {
     pub files: Vec<(String, PathBuf)>,
 }
 
+fn invalid(what: String, why: &str) -> BootError {
+    BootError::io(
+        what,
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string()),
+    )
+}
+
 impl Ramdisk {
     /// Whether there is nothing to put in a ramdisk.
     pub fn is_empty(&self) -> bool {
@@ -29,37 +40,40 @@ impl Ramdisk {
 
     /// Write the archive to `out`.
     pub fn write(&self, out: &Path) -> Result<(), BootError> {
-        let file =
-            File::create(out).map_err(|error| BootError::io("creating the ramdisk", error))?;
-        let mut archive = tar::Builder::new(file);
-        let mut header = tar::Header::new_ustar();
-        header.set_size(self.cmdline.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        archive
-            .append_data(&mut header, CMDLINE_MEMBER, self.cmdline.as_bytes())
-            .map_err(|error| BootError::io("writing the ramdisk's cmdline", error))?;
+        let mut members = vec![(CMDLINE_MEMBER.to_string(), self.cmdline.as_bytes().to_vec())];
         for (name, path) in &self.files {
             if name.is_empty()
                 || name.len() > MAX_NAME
                 || name == CMDLINE_MEMBER
                 || name.contains('/')
             {
-                return Err(BootError::io(
+                return Err(invalid(
                     format!("ramdisk file name `{name}`"),
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "must be 1-100 characters, no `/`, not `cmdline`",
-                    ),
+                    "must be 1-100 characters, no `/`, not `cmdline`",
                 ));
             }
-            archive.append_path_with_name(path, name).map_err(|error| {
-                BootError::io(format!("adding {} to the ramdisk", path.display()), error)
+            let data = std::fs::read(path).map_err(|error| {
+                BootError::io(format!("reading {} for the ramdisk", path.display()), error)
             })?;
+            if u32::try_from(data.len()).is_err() {
+                return Err(invalid(format!("{}", path.display()), "larger than 4 GiB"));
+            }
+            members.push((name.clone(), data));
         }
-        archive
-            .finish()
-            .map_err(|error| BootError::io("finishing the ramdisk", error))
+        let inputs = members.into_iter().map(|(name, data)| {
+            (
+                cpio::NewcBuilder::new(&name)
+                    .mode(REGULAR_FILE_0644)
+                    .nlink(1),
+                Cursor::new(data),
+            )
+        });
+        let file =
+            File::create(out).map_err(|error| BootError::io("creating the ramdisk", error))?;
+        let mut file = cpio::write_cpio(inputs, file)
+            .map_err(|error| BootError::io("writing the ramdisk", error))?;
+        file.flush()
+            .map_err(|error| BootError::io("writing the ramdisk", error))
     }
 }
 
@@ -76,20 +90,22 @@ mod tests {
             cmdline: "vms=guest.elf".into(),
             files: vec![("guest.elf".into(), guest)],
         };
-        let out = dir.path().join("ramdisk.tar");
+        let out = dir.path().join("ramdisk.cpio");
         ramdisk.write(&out).expect("archive");
-        let mut archive = tar::Archive::new(File::open(&out).expect("open"));
-        let members: Vec<(String, Vec<u8>)> = archive
-            .entries()
-            .expect("entries")
-            .map(|entry| {
-                let mut entry = entry.expect("entry");
-                let name = entry.path().expect("path").display().to_string();
-                let mut data = Vec::new();
-                std::io::Read::read_to_end(&mut entry, &mut data).expect("read");
-                (name, data)
-            })
-            .collect();
+        let mut reader = File::open(&out).expect("open");
+        let mut members = Vec::new();
+        loop {
+            let entry = cpio::NewcReader::new(reader).expect("entry");
+            if entry.entry().is_trailer() {
+                break;
+            }
+            let name = entry.entry().name().to_string();
+            let mut data = Vec::new();
+            let mut entry = entry;
+            std::io::Read::read_to_end(&mut entry, &mut data).expect("read");
+            members.push((name, data));
+            reader = entry.finish().expect("next");
+        }
         assert_eq!(
             members[0],
             ("cmdline".to_string(), b"vms=guest.elf".to_vec())
@@ -98,6 +114,7 @@ mod tests {
             members[1],
             ("guest.elf".to_string(), b"\x7fELF-not-really".to_vec())
         );
+        assert_eq!(members.len(), 2);
     }
 
     #[test]
@@ -107,7 +124,7 @@ mod tests {
             cmdline: String::new(),
             files: vec![("a/b".into(), dir.path().join("x"))],
         };
-        assert!(ramdisk.write(&dir.path().join("r.tar")).is_err());
+        assert!(ramdisk.write(&dir.path().join("r.cpio")).is_err());
     }
 
     #[test]
