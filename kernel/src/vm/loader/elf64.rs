@@ -2,6 +2,8 @@
 //! addresses, which are guest-physical under the loader's identity map. A static-PIE (ET_DYN)
 //! image is placed at [`PIE_BASE`] with its R_X86_64_RELATIVE relocations applied.
 
+use alloc::vec::Vec;
+
 use xmas_elf::ElfFile;
 use xmas_elf::header::{Class, Machine, Type};
 use xmas_elf::program::Type as SegmentType;
@@ -19,7 +21,17 @@ const R_X86_64_RELATIVE: u32 = 8;
 const MAX_SEGMENTS: usize = 32;
 
 /// Load the segments; returns the entry point.
-pub fn load(bytes: &[u8], memory: &GuestMemory) -> Result<u64, LoadError> {
+pub fn load(image: &[u8], memory: &GuestMemory) -> Result<u64, LoadError> {
+    // `xmas-elf` reads headers in place and needs them aligned; archive members are only
+    // 4-byte aligned, so parse an 8-byte-aligned copy.
+    let mut aligned: Vec<u64> = Vec::new();
+    aligned
+        .try_reserve_exact(image.len().div_ceil(8))
+        .map_err(|_| LoadError::BadElf("no memory to parse the image"))?;
+    aligned.resize(image.len().div_ceil(8), 0);
+    let bytes = &mut words_as_bytes(&mut aligned)[..image.len()];
+    bytes.copy_from_slice(image);
+    let bytes: &[u8] = bytes;
     let elf = ElfFile::new(bytes).map_err(LoadError::BadElf)?;
     if elf.header.pt1.class() != Class::SixtyFour {
         return Err(LoadError::BadElf("not a 64-bit ELF"));
@@ -80,6 +92,14 @@ pub fn load(bytes: &[u8], memory: &GuestMemory) -> Result<u64, LoadError> {
         relocate(&elf, memory, bias)?;
     }
     Ok(elf.header.pt2.entry_point().wrapping_add(bias))
+}
+
+/// The bytes of a `u64` buffer.
+fn words_as_bytes(words: &mut [u64]) -> &mut [u8] {
+    let length = core::mem::size_of_val(words);
+    // SAFETY: any initialised `u64` storage is valid as bytes; the slice covers exactly the
+    // buffer and borrows it mutably for its lifetime.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), length) }
 }
 
 fn zero(memory: &GuestMemory, mut gpa: u64, mut len: u64) -> Result<(), LoadError> {
