@@ -57,6 +57,7 @@ pub mod debug_exit;
 pub mod i8042;
 pub mod insn;
 pub mod interface;
+pub mod lapic;
 pub mod pci;
 pub mod pic8259;
 pub mod pit8254;

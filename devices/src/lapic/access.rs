@@ -162,8 +162,8 @@ impl LocalApic {
     pub(super) fn xapic_read(&mut self, ctx: &mut dyn DeviceContext, addr: Gpa, data: &mut [u8]) {
         let now = ctx.now();
         self.sync_timer(now);
-        for index in 0..data.len() {
-            let byte = match self.page_offset(addr, index) {
+        for (index, slot) in data.iter_mut().enumerate() {
+            *slot = match self.page_offset(addr, index) {
                 None => OPEN_BUS,
                 Some(page_offset) => {
                     let within = page_offset % offset::STRIDE;
@@ -175,7 +175,6 @@ impl LocalApic {
                     }
                 }
             };
-            data[index] = byte;
         }
     }
 

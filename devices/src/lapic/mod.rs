@@ -110,17 +110,7 @@ pub mod timer;
 pub mod vectors;
 
 #[cfg(test)]
-mod tests_delivery;
-#[cfg(test)]
-mod tests_fuzz;
-#[cfg(test)]
-mod tests_registers;
-#[cfg(test)]
 mod tests_support;
-#[cfg(test)]
-mod tests_timer;
-#[cfg(test)]
-mod tests_x2apic;
 
 use alloc::vec::Vec;
 

@@ -112,7 +112,11 @@ impl LocalApic {
         if self.mode() != ApicMode::X2Apic {
             return Err(Fault::NotX2Apic { msr: number });
         }
-        Ok((number - msr::X2APIC_FIRST) << msr::OFFSET_SHIFT)
+        number
+            .checked_sub(msr::X2APIC_FIRST)
+            .filter(|index| number <= msr::X2APIC_LAST && *index <= msr::X2APIC_LAST)
+            .map(|index| index << msr::OFFSET_SHIFT)
+            .ok_or(Fault::NotApicMsr { msr: number })
     }
 
     fn write_x2apic_icr(&mut self, number: u32, value: u64) -> Result<(), Fault> {
