@@ -10,6 +10,7 @@
 //! | `log` | `error`, `warn`, `info`, `debug`, `trace` | `info` |
 //! | `vms` | guests to run in turn: `NAME.elf` (64-bit ELF) or `NAME.bin@0xADDR` (real mode) | none |
 //! | `vm_ram_mib` | RAM per VM in MiB, even, 2–2048 | 32 |
+//! | `vm_schedule` | `sequential` (one VM after another) or `together` (time-sliced) | `sequential` |
 
 use core::fmt;
 
@@ -31,6 +32,7 @@ pub struct Options<'a> {
     pub log_level: LevelFilter,
     pub vms: Option<&'a str>,
     pub vm_ram_mib: u64,
+    pub vms_together: bool,
 }
 
 impl Default for Options<'_> {
@@ -44,6 +46,7 @@ impl Default for Options<'_> {
             log_level: LevelFilter::Info,
             vms: None,
             vm_ram_mib: 32,
+            vms_together: false,
         }
     }
 }
@@ -114,6 +117,13 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                     return Err(bad());
                 }
                 options.vms = Some(value);
+            }
+            "vm_schedule" => {
+                options.vms_together = match value {
+                    "sequential" => false,
+                    "together" => true,
+                    _ => return Err(bad()),
+                }
             }
             "vm_ram_mib" => {
                 let mib = number_in(key, value, 2..=2048).map_err(|()| bad())?;

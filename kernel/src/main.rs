@@ -176,7 +176,11 @@ mod hypervisor {
         let arguments = kernel::vm::loader::BootArguments {
             hypervisor_physical,
         };
-        kernel::vm::launcher::run_all(&items, options.vm_ram_mib << 20, files, arguments)
+        if options.vms_together {
+            kernel::vm::launcher::run_together(&items, options.vm_ram_mib << 20, files, arguments)
+        } else {
+            kernel::vm::launcher::run_all(&items, options.vm_ram_mib << 20, files, arguments)
+        }
     }
 
     /// The ramdisk's bytes (empty when there is none).

@@ -49,7 +49,12 @@ impl LocalApic {
 
     /// Writes a register both modes share, with `value` already checked (x2APIC) and cut to
     /// the writable bits here. Returns false for offsets that are not writable shared ones.
-    pub(super) fn write_shared(&mut self, ctx: &mut dyn DeviceContext, offset: u32, value: u32) -> bool {
+    pub(super) fn write_shared(
+        &mut self,
+        ctx: &mut dyn DeviceContext,
+        offset: u32,
+        value: u32,
+    ) -> bool {
         if let Some(entry) = Lvt::at(offset) {
             self.write_lvt(ctx, entry, value);
             return true;

@@ -58,7 +58,11 @@ pub const fn writable_bits(physical_address_bits: u8) -> u64 {
 }
 
 /// Checks a guest write of `value` over `current` and returns the mode it selects.
-pub fn check_transition(current: u64, value: u64, physical_address_bits: u8) -> Result<ApicMode, Fault> {
+pub fn check_transition(
+    current: u64,
+    value: u64,
+    physical_address_bits: u8,
+) -> Result<ApicMode, Fault> {
     if value & !writable_bits(physical_address_bits) != 0 {
         return Err(Fault::ReservedBaseBits { value });
     }

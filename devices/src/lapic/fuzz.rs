@@ -64,7 +64,11 @@ fn play(apic: &mut LocalApic, ctx: &mut FakeContext, operation: u8, argument: u3
         2 => {
             // Aligned 32-bit writes, the common case, so registers get programmed.
             let register = (argument & 0x3F) * offset::STRIDE;
-            apic.mmio_write(ctx, page.wrapping_add(u64::from(register)), &value.to_le_bytes());
+            apic.mmio_write(
+                ctx,
+                page.wrapping_add(u64::from(register)),
+                &value.to_le_bytes(),
+            );
         }
         3 | 4 => {
             let number = if argument & 0x100 != 0 {
@@ -76,14 +80,22 @@ fn play(apic: &mut LocalApic, ctx: &mut FakeContext, operation: u8, argument: u3
                 let _ = apic.msr_read(ctx, number);
             } else {
                 let wide = (u64::from(argument) << 32) | u64::from(value);
-                let value = if argument & 0x200 != 0 { wide } else { u64::from(value) };
+                let value = if argument & 0x200 != 0 {
+                    wide
+                } else {
+                    u64::from(value)
+                };
                 let _ = apic.msr_write(ctx, number, value);
             }
         }
         5 => {
             // Mostly legal mode changes: keep the default page, pick EN/EXTD.
             let bits = u64::from(value & 0xC00) | 0xFEE0_0000;
-            let value = if argument & 1 != 0 { u64::from(value) } else { bits };
+            let value = if argument & 1 != 0 {
+                u64::from(value)
+            } else {
+                bits
+            };
             let _ = apic.set_apic_base(ctx, value);
         }
         6 => {
@@ -129,7 +141,10 @@ fn check(apic: &LocalApic, ctx: &FakeContext) {
         assert!(vector & 0xF0 > apic.ppr() & 0xF0);
     }
     for vector in apic.irr().iter().chain(apic.isr().iter()) {
-        assert!(vector >= FIRST_LEGAL_VECTOR, "vector {vector} below 16 accepted");
+        assert!(
+            vector >= FIRST_LEGAL_VECTOR,
+            "vector {vector} below 16 accepted"
+        );
     }
     assert!(apic.ppr() >= apic.tpr() & 0xF0);
     let now = DeviceContext::now(ctx);

@@ -110,7 +110,17 @@ pub mod timer;
 pub mod vectors;
 
 #[cfg(test)]
+mod tests_delivery;
+#[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
+mod tests_registers;
+#[cfg(test)]
 mod tests_support;
+#[cfg(test)]
+mod tests_timer;
+#[cfg(test)]
+mod tests_x2apic;
 
 use alloc::vec::Vec;
 
@@ -539,8 +549,7 @@ impl LocalApic {
     }
     /// The guest TSC at `now`, by the reference.
     pub fn guest_tsc(&self, now: Nanos) -> u64 {
-        self.tsc_reference
-            .tsc_at(now, self.config.tsc_frequency_hz)
+        self.tsc_reference.tsc_at(now, self.config.tsc_frequency_hz)
     }
 
     /// Moves the claim to the page IA32_APIC_BASE names (no-op if it is already there).
@@ -568,11 +577,7 @@ impl LocalApic {
 
     /// Writes IA32_APIC_BASE (the VMM's WRMSR 0x1B path), following the SDM's legal
     /// transitions; an illegal value leaves everything unchanged and returns the #GP reason.
-    pub fn set_apic_base(
-        &mut self,
-        ctx: &mut dyn DeviceContext,
-        value: u64,
-    ) -> Result<(), Fault> {
+    pub fn set_apic_base(&mut self, ctx: &mut dyn DeviceContext, value: u64) -> Result<(), Fault> {
         let to = base::check_transition(self.base, value, self.config.physical_address_bits)?;
         let from = self.mode();
         self.sync_timer(ctx.now());
@@ -626,11 +631,21 @@ impl Device for LocalApic {
         Ok(())
     }
 
-    fn mmio_read(&mut self, ctx: &mut dyn DeviceContext, addr: crate::interface::Gpa, data: &mut [u8]) {
+    fn mmio_read(
+        &mut self,
+        ctx: &mut dyn DeviceContext,
+        addr: crate::interface::Gpa,
+        data: &mut [u8],
+    ) {
         self.xapic_read(ctx, addr, data);
     }
 
-    fn mmio_write(&mut self, ctx: &mut dyn DeviceContext, addr: crate::interface::Gpa, data: &[u8]) {
+    fn mmio_write(
+        &mut self,
+        ctx: &mut dyn DeviceContext,
+        addr: crate::interface::Gpa,
+        data: &[u8],
+    ) {
         self.xapic_write(ctx, addr, data);
     }
 

@@ -29,11 +29,9 @@ fn write_rule(offset: u32) -> WriteRule {
         offset::TIMER_DIVIDE => WriteRule::Allowed(divide::WRITABLE),
         offset::SELF_IPI => WriteRule::Allowed(SELF_IPI_VECTOR),
         offset::EOI | offset::ESR => WriteRule::ZeroOnly,
-        offset::ID
-        | offset::VERSION
-        | offset::PPR
-        | offset::LDR
-        | offset::TIMER_CURRENT => WriteRule::ReadOnly,
+        offset::ID | offset::VERSION | offset::PPR | offset::LDR | offset::TIMER_CURRENT => {
+            WriteRule::ReadOnly
+        }
         _ if (offset::ISR..offset::ESR).contains(&offset) => WriteRule::ReadOnly,
         _ => WriteRule::Reserved,
     }

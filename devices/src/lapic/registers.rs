@@ -237,8 +237,7 @@ pub mod icr {
     /// Shift of the shorthand.
     pub const SHORTHAND_SHIFT: u32 = 18;
     /// Writable bits of the low half.
-    pub const WRITABLE: u32 =
-        VECTOR | DELIVERY_MODE | LOGICAL | ASSERT | LEVEL | SHORTHAND;
+    pub const WRITABLE: u32 = VECTOR | DELIVERY_MODE | LOGICAL | ASSERT | LEVEL | SHORTHAND;
     /// xAPIC ICR high: the destination is bits 31:24.
     pub const XAPIC_DESTINATION_SHIFT: u32 = 24;
     /// xAPIC ICR high: the writable bits.

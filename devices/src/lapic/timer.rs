@@ -40,8 +40,8 @@ impl TimerMode {
 /// The divisor a divide configuration register value selects: 2, 4, ..., 128, then 1 for
 /// code 111 (SDM figure 11-10).
 pub const fn divisor(config: u32) -> u32 {
-    let code = (config & divide::LOW_BITS)
-        | ((config & divide::HIGH_BIT) >> divide::HIGH_BIT_SHIFT);
+    let code =
+        (config & divide::LOW_BITS) | ((config & divide::HIGH_BIT) >> divide::HIGH_BIT_SHIFT);
     1 << ((code + 1) & divide::CODE_MASK)
 }
 

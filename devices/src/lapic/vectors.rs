@@ -20,10 +20,7 @@ impl VectorSet {
     }
 
     fn place(vector: u8) -> (usize, u32) {
-        (
-            usize::from(vector >> WORD_SHIFT),
-            1 << (vector & BIT_MASK),
-        )
+        (usize::from(vector >> WORD_SHIFT), 1 << (vector & BIT_MASK))
     }
 
     /// Adds `vector`.

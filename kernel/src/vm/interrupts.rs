@@ -113,8 +113,3 @@ pub fn arm_preemption_timer(now: u64, deadline: Option<u64>, rate_shift: u8) {
     });
     let _ = vmcs::write(F::GuestPreemptionTimer, ticks.min(u64::from(u32::MAX)));
 }
-
-/// Whether the guest would take an interrupt now (used to wake a halted vCPU).
-pub fn guest_interrupts_enabled() -> bool {
-    read(F::GuestRflags) & RFLAGS_IF != 0
-}

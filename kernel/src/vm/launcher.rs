@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 
 use super::loader::{BootArguments, GuestImage};
-use super::{Vm, VmEnd, VmSpec, diagnostic};
+use super::{Vm, VmEnd, VmSpec, scheduler};
 use crate::bootfs::BootFiles;
 use crate::exit::ExitStatus;
 
@@ -63,6 +63,67 @@ pub fn parse_list(list: &str) -> Result<Vec<VmItem<'_>>, ListError<'_>> {
     Ok(items)
 }
 
+/// Create every VM of `items` and run them time-sliced on this CPU; success only if each
+/// exits with status 0.
+pub fn run_together(
+    items: &[VmItem<'_>],
+    ram_bytes: u64,
+    files: &BootFiles,
+    arguments: BootArguments,
+) -> ExitStatus {
+    let mut vms = Vec::new();
+    let mut all_started = true;
+    for (index, item) in items.iter().enumerate() {
+        match create(item, index, ram_bytes, files, arguments) {
+            Ok(vm) => vms.push(vm),
+            Err(why) => {
+                crate::println!("VM {}: not started: {why}", item.name);
+                all_started = false;
+            }
+        }
+    }
+    let summaries = scheduler::run_together(vms);
+    scheduler::print_summary(&summaries);
+    let all_passed = summaries
+        .iter()
+        .all(|s| s.end == VmEnd::Exited { status: 0 });
+    if all_started && all_passed {
+        ExitStatus::Success
+    } else {
+        ExitStatus::VmFailed
+    }
+}
+
+fn create(
+    item: &VmItem<'_>,
+    index: usize,
+    ram_bytes: u64,
+    files: &BootFiles,
+    arguments: BootArguments,
+) -> Result<Vm, alloc::string::String> {
+    let bytes = files
+        .file(item.file)
+        .ok_or_else(|| alloc::format!("no file `{}` in the boot ramdisk", item.file))?;
+    let image = match item.real_mode_address {
+        Some(address) => GuestImage::RealMode { bytes, address },
+        None => GuestImage::Elf64(bytes),
+    };
+    let spec = VmSpec {
+        name: item.name,
+        ram_bytes,
+        image,
+        vpid: (index + 1) as u16,
+    };
+    let vm = Vm::create(&spec, arguments).map_err(|error| alloc::format!("{error}"))?;
+    log::info!(
+        "VM {}: created ({} MiB RAM, {} bytes of image)",
+        item.name,
+        ram_bytes >> 20,
+        bytes.len()
+    );
+    Ok(vm)
+}
+
 /// Run every VM of `items`; success only if each exits with status 0.
 pub fn run_all(
     items: &[VmItem<'_>],
@@ -105,18 +166,11 @@ pub fn run_all(
             ram_bytes >> 20,
             bytes.len()
         );
-        let end = vm.run();
-        match &end {
-            VmEnd::Exited { status } => {
-                crate::println!("VM {}: exited with status {status}", vm.name)
-            }
-            VmEnd::Reset => crate::println!("VM {}: reset requested; stopped", vm.name),
-            VmEnd::Stopped(why) => {
-                crate::println!("VM {}: stopped: {why}", vm.name);
-                diagnostic::print_state(&vm);
-            }
-        }
-        vm.stats.print(&vm.name);
+        let end = match vm.vcpu.switch_in() {
+            Ok(()) => vm.run(),
+            Err(fail) => VmEnd::Stopped(alloc::format!("cannot load its VMCS: {fail}")),
+        };
+        scheduler::report_end(&vm, &end);
         all_passed &= end == VmEnd::Exited { status: 0 };
     }
     if all_passed {

@@ -18,6 +18,7 @@ pub mod loader;
 pub mod machine;
 pub mod memory;
 pub mod platform;
+pub mod scheduler;
 pub mod stats;
 pub mod vcpu;
 pub mod vmcs_setup;
@@ -123,8 +124,21 @@ pub struct Vm {
     ept: Option<Ept<FrameTables>>,
     pub stats: ExitStats,
     pub cpuid_overrides: Vec<CpuidOverride>,
-    /// The vCPU executed HLT and waits for an interrupt.
+    /// The vCPU executed HLT (with interrupts enabled) and waits for an interrupt.
     pub halted: bool,
+    /// TSC cycles this VM's slices took (guest time plus exit handling).
+    pub cpu_cycles: u64,
+}
+
+/// How a slice of guest execution ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slice {
+    /// The VM ended.
+    Ended(VmEnd),
+    /// The vCPU halted and waits for an interrupt.
+    Halted,
+    /// The time slice is used up.
+    Expired,
 }
 
 impl Vm {
@@ -165,19 +179,33 @@ impl Vm {
             stats: ExitStats::default(),
             cpuid_overrides: Vec::new(),
             halted: false,
+            cpu_cycles: 0,
         })
     }
 
-    /// Run the guest until it ends.
+    /// Run the guest until it ends (this VM alone on the CPU; a halted vCPU idles here).
     pub fn run(&mut self) -> VmEnd {
         loop {
+            match self.run_slice(None) {
+                Slice::Ended(end) => return end,
+                Slice::Halted => self.idle(),
+                Slice::Expired => {}
+            }
+        }
+    }
+
+    /// Run the guest until it ends, halts, or (with `until_tick`) the host tick count reaches
+    /// `until_tick`. The VM's VMCS must be current.
+    pub fn run_slice(&mut self, until_tick: Option<u64>) -> Slice {
+        let started = tsc::now();
+        let slice = loop {
             if self.halted {
-                self.idle();
+                break Slice::Halted;
             }
             x86_64::instructions::interrupts::disable();
             self.prepare_entry();
             if let Err(fail) = self.vcpu.enter() {
-                return VmEnd::Stopped(format!("VM entry failed: {fail}"));
+                break Slice::Ended(VmEnd::Stopped(format!("VM entry failed: {fail}")));
             }
             let exit_tsc = tsc::now();
             let word = ExitReasonWord::decode(read(F::ExitReason) as u32);
@@ -188,9 +216,31 @@ impl Vm {
             self.stats
                 .record(word.basic, tsc::now().wrapping_sub(exit_tsc));
             if let Some(end) = end {
-                return end;
+                break Slice::Ended(end);
             }
+            if until_tick.is_some_and(|tick| crate::arch::x86_64::lapic::ticks() >= tick) {
+                break Slice::Expired;
+            }
+        };
+        self.cpu_cycles = self
+            .cpu_cycles
+            .saturating_add(tsc::now().wrapping_sub(started));
+        slice
+    }
+
+    /// Whether a halted vCPU has something to do: run its due device timers, then see whether
+    /// its interrupt controller has an interrupt the guest (which halted with IF = 1) takes.
+    pub fn wakes(&mut self) -> bool {
+        self.run_due_timers();
+        let pending = self
+            .platform
+            .controllers
+            .as_ref()
+            .is_some_and(Controllers::pending);
+        if pending {
+            self.halted = false;
         }
+        pending
     }
 
     /// Everything between one exit and the next entry; `Some` when the VM ends.
@@ -234,14 +284,7 @@ impl Vm {
     /// interrupt controller has an interrupt the guest will take.
     fn idle(&mut self) {
         loop {
-            self.run_due_timers();
-            let pending = self
-                .platform
-                .controllers
-                .as_ref()
-                .is_some_and(Controllers::pending);
-            if pending && interrupts::guest_interrupts_enabled() {
-                self.halted = false;
+            if self.wakes() {
                 return;
             }
             x86_64::instructions::interrupts::enable_and_hlt();

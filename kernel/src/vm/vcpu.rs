@@ -4,6 +4,7 @@
 use devices::insn::{self, Mode};
 use x86_64::PhysAddr;
 use x86_64::registers::model_specific::Msr;
+use x86_64::registers::xcontrol::XCr0;
 use x86_64::structures::paging::PhysFrame;
 
 use super::loader::Loaded;
@@ -33,8 +34,9 @@ pub const PASSTHROUGH_MSRS: [u32; 12] = [
 ];
 /// MSRs the guest may read directly but whose writes exit.
 pub const READ_ONLY_PASSTHROUGH_MSRS: [u32; 1] = [0x10]; // IA32_TSC
-/// MSRs not switched by VMX that a new VM must not inherit from the previous one.
-const RESET_ON_CREATE: [u32; 6] = [
+/// MSRs VMX does not switch: each vCPU keeps its own values, swapped in and out with it (and
+/// zero for a new vCPU, so no VM inherits another's).
+pub const SWITCHED_MSRS: [u32; 6] = [
     0xc000_0081,
     0xc000_0082,
     0xc000_0083,
@@ -113,6 +115,10 @@ impl Drop for Frame {
 /// One virtual CPU.
 pub struct Vcpu {
     vmcs: Vmcs,
+    /// The values of [`SWITCHED_MSRS`] while this vCPU is not on the CPU.
+    saved_msrs: [u64; SWITCHED_MSRS.len()],
+    /// The guest's XCR0 while this vCPU is not on the CPU (x87 only at reset).
+    saved_xcr0: u64,
     pub registers: GuestRegisters,
     launched: bool,
     io_bitmap_a: Frame,
@@ -135,11 +141,6 @@ impl Vcpu {
         io_bitmap_a.bytes().fill(0xff);
         io_bitmap_b.bytes().fill(0xff);
         msr_bitmap.bytes().fill(0xff);
-        for msr in RESET_ON_CREATE {
-            // SAFETY: these MSRs exist on every x86_64 CPU with long mode; the hypervisor does
-            // not use them (no SYSCALL, no SWAPGS), so zeroing them only clears guest state.
-            unsafe { Msr::new(msr).write(0) };
-        }
         vmcs.clear().map_err(VcpuError::Vmx)?;
         vmcs.load().map_err(VcpuError::Vmx)?;
         let structures = ControlStructures {
@@ -158,6 +159,8 @@ impl Vcpu {
         registers.gprs[gpr::RSP] = loaded.state.rsp;
         let mut vcpu = Vcpu {
             vmcs,
+            saved_msrs: [0; SWITCHED_MSRS.len()],
+            saved_xcr0: XCR0_X87,
             registers,
             launched: false,
             io_bitmap_a,
@@ -176,6 +179,34 @@ impl Vcpu {
     /// Choose whether RDMSR and WRMSR of `msr` exit.
     pub fn set_msr_exits(&mut self, msr: u32, read_exits: bool, write_exits: bool) {
         set_msr_intercept(self.msr_bitmap.bytes(), msr, read_exits, write_exits);
+    }
+
+    /// Put this vCPU on the CPU: make its VMCS current and load the guest state VMX does not
+    /// switch (the syscall MSRs, KERNEL_GS_BASE, TSC_AUX, XCR0).
+    pub fn switch_in(&mut self) -> Result<(), VmFail> {
+        self.vmcs.load()?;
+        for (msr, value) in SWITCHED_MSRS.iter().zip(self.saved_msrs) {
+            // SAFETY: these MSRs exist on every x86_64 CPU with long mode and the hypervisor
+            // does not use them (no SYSCALL, no SWAPGS): they only hold guest state.
+            unsafe { Msr::new(*msr).write(value) };
+        }
+        if host_has_xsave_enabled() {
+            // SAFETY: CR4.OSXSAVE is set; the value was accepted by the XSETBV checks (or is
+            // the reset value), and the hypervisor itself keeps no extended state.
+            unsafe { XCr0::write_raw(self.saved_xcr0) };
+        }
+        Ok(())
+    }
+
+    /// Take this vCPU off the CPU, saving what [`switch_in`](Self::switch_in) restores.
+    pub fn switch_out(&mut self) {
+        for (slot, msr) in self.saved_msrs.iter_mut().zip(SWITCHED_MSRS) {
+            // SAFETY: as in `switch_in`: reading these MSRs has no side effects.
+            *slot = unsafe { Msr::new(msr).read() };
+        }
+        if host_has_xsave_enabled() {
+            self.saved_xcr0 = XCr0::read_raw();
+        }
     }
 
     /// Enter the guest until its next exit. Interrupts must be off.
@@ -269,6 +300,13 @@ impl Vcpu {
         let _ = vmcs::write(F::GuestRip, registers.rip);
         let _ = vmcs::write(F::GuestRflags, registers.rflags);
     }
+}
+
+/// XCR0 bit 0: x87 state.
+const XCR0_X87: u64 = 1;
+
+fn host_has_xsave_enabled() -> bool {
+    x86_64::registers::control::Cr4::read().contains(x86_64::registers::control::Cr4Flags::OSXSAVE)
 }
 
 /// VMREAD of a field the VMCS always has (a failure reads as 0 and is a hypervisor bug that

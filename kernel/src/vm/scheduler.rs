@@ -1,0 +1,96 @@
+//! Several VMs on one CPU: round-robin time slices driven by the host's local APIC tick. A VM
+//! runs until its slice ends (an external-interrupt exit at or past the slice's last tick), it
+//! halts, or it ends. A halted VM gives up the CPU and is skipped until its device timers or
+//! interrupt controller give it something to do; when every live VM is halted the CPU sleeps in
+//! `hlt` until the next tick. A VM that crashes is stopped and reported; the others go on.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{Slice, Vm, VmEnd, diagnostic};
+use crate::arch::x86_64::{lapic, tsc};
+
+/// Host ticks per time slice.
+pub const SLICE_TICKS: u64 = 10;
+
+/// What became of one VM.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub name: String,
+    pub end: VmEnd,
+    pub exits: u64,
+    pub cpu_cycles: u64,
+}
+
+/// Run `vms` together until every one has ended; returns their summaries in the given order.
+pub fn run_together(mut vms: Vec<Vm>) -> Vec<Summary> {
+    let mut ends: Vec<Option<VmEnd>> = vms.iter().map(|_| None).collect();
+    let mut next = 0;
+    while ends.iter().any(Option::is_none) {
+        let count = vms.len();
+        let runnable = (0..count)
+            .map(|offset| (next + offset) % count)
+            .find(|&index| ends[index].is_none() && (!vms[index].halted || vms[index].wakes()));
+        let Some(index) = runnable else {
+            // Everyone is halted: sleep until the next host tick.
+            x86_64::instructions::interrupts::enable_and_hlt();
+            x86_64::instructions::interrupts::disable();
+            continue;
+        };
+        next = (index + 1) % vms.len();
+        let vm = &mut vms[index];
+        if let Err(fail) = vm.vcpu.switch_in() {
+            ends[index] = Some(VmEnd::Stopped(alloc::format!(
+                "cannot load its VMCS: {fail}"
+            )));
+            continue;
+        }
+        let slice = vm.run_slice(Some(lapic::ticks() + SLICE_TICKS));
+        vm.vcpu.switch_out();
+        if let Slice::Ended(end) = slice {
+            report_end(vm, &end);
+            ends[index] = Some(end);
+        }
+    }
+    vms.iter()
+        .zip(ends)
+        .map(|(vm, end)| Summary {
+            name: vm.name.clone(),
+            end: end.unwrap_or(VmEnd::Stopped(String::from("never ran"))),
+            exits: vm.stats.total(),
+            cpu_cycles: vm.cpu_cycles,
+        })
+        .collect()
+}
+
+/// Print how a VM ended, with its state when it was stopped, and its exit statistics.
+pub fn report_end(vm: &Vm, end: &VmEnd) {
+    match end {
+        VmEnd::Exited { status } => crate::println!("VM {}: exited with status {status}", vm.name),
+        VmEnd::Reset => crate::println!("VM {}: reset requested; stopped", vm.name),
+        VmEnd::Stopped(why) => {
+            crate::println!("VM {}: stopped: {why}", vm.name);
+            diagnostic::print_state(vm);
+        }
+    }
+    vm.stats.print(&vm.name);
+}
+
+/// Print the end-of-run table: per VM its end, exits and CPU time.
+pub fn print_summary(summaries: &[Summary]) {
+    crate::println!("summary: {} VM(s)", summaries.len());
+    for summary in summaries {
+        let end = match &summary.end {
+            VmEnd::Exited { status } => alloc::format!("exited {status}"),
+            VmEnd::Reset => String::from("reset"),
+            VmEnd::Stopped(_) => String::from("stopped"),
+        };
+        crate::println!(
+            "summary: VM {:<16} {:<10} {:>9} exits {:>8} us CPU",
+            summary.name,
+            end,
+            summary.exits,
+            tsc::ticks_to_nanos(summary.cpu_cycles) / 1000
+        );
+    }
+}
