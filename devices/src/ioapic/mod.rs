@@ -58,7 +58,7 @@ use redirection::{EntryFields, delivery};
 use registers::{entry, id, index, offset, version};
 
 use crate::interface::{
-    ClaimError, Device, DeviceContext, DeviceError, Gpa, MmioRange, RangeError, Region,
+    ClaimError, Device, DeviceContext, DeviceError, Gpa, MmioRange, Region,
 };
 
 /// Input pins (redirection entries).
@@ -88,12 +88,6 @@ pub enum ConfigError {
     Id(u8),
     /// The base is not page aligned or the page runs past the address space.
     Base(Gpa),
-}
-
-impl From<RangeError> for ConfigError {
-    fn from(_: RangeError) -> Self {
-        ConfigError::Base(0)
-    }
 }
 
 /// Event counts for diagnostics and tests.
