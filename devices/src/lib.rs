@@ -28,7 +28,7 @@
 //! | 7 | VD raises an interrupt | [`DeviceContext::set_irq`](interface::DeviceContext::set_irq), [`pulse_irq`](interface::DeviceContext::pulse_irq), [`signal_msi`](interface::DeviceContext::signal_msi) | `bus::tests_context::set_irq_pulse_and_msi_through_bus_context_reach_the_vm` |
 //! | 8 | read PCI configuration | [`Device::pci_config_read`](interface::Device::pci_config_read), [`bus::Bus::pci_config_read`], mechanism #1 / ECAM | `bus::tests_routing::pci_config_access_reaches_the_claimed_function_at_its_offset`, `pci::tests::mechanism1_and_ecam_read_the_same_function` |
 //! | 9 | write PCI configuration | [`Device::pci_config_write`](interface::Device::pci_config_write), [`bus::Bus::pci_config_write`] | `bus::tests_routing::pci_config_access_reaches_the_claimed_function_at_its_offset`, `pci::tests::command_register_enables_add_and_remove_bar_claims` |
-//! | 10 | connect a periodic timer | [`DeviceContext::connect_timer`](interface::DeviceContext::connect_timer), [`Device::timer`](interface::Device::timer), [`bus::Bus::run_timers`] | `bus::tests_context::connect_timer_through_bus_context_is_accounted_and_limited`, `bus::tests_routing::run_timers_calls_each_due_timer_back_once_per_period` |
+//! | 10 | connect a periodic timer | [`DeviceContext::connect_timer`](interface::DeviceContext::connect_timer), [`Device::timer`](interface::Device::timer), [`bus::Bus::run_timers`] | `bus::tests_context::connect_timer_through_bus_context_is_accounted_and_limited`, `bus::tests_routing::run_timers_calls_each_due_timer_back_once_per_period`, `lapic::tests_timer::lapic_periodic_timer_fires_every_period` |
 //! | 11 | install VD | [`Device::install`](interface::Device::install), [`bus::Bus::register`] | `bus::tests_routing::install_claims_regions_and_device_starts_installed` |
 //! | 12 | turn VD on | [`Device::power_on`](interface::Device::power_on), [`bus::Bus::power_on`] | `bus::tests_routing::power_on_makes_accesses_reach_the_device` |
 //! | 13 | turn VD off | [`Device::power_off`](interface::Device::power_off), [`bus::Bus::power_off`] | `bus::tests_routing::powered_off_device_reads_all_ones_and_drops_writes` |
@@ -57,7 +57,9 @@ pub mod debug_exit;
 pub mod i8042;
 pub mod insn;
 pub mod interface;
+pub mod ioapic;
 pub mod lapic;
+pub mod mediated;
 pub mod pci;
 pub mod pic8259;
 pub mod pit8254;
@@ -66,3 +68,4 @@ pub mod shared;
 pub mod test_device;
 pub mod testing;
 pub mod uart16550;
+pub mod vm_config;

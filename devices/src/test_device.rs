@@ -1,48 +1,116 @@
-//! The MMIO test device: 4 KiB of byte-addressable scratch registers that behave like RAM, at
-//! guest-physical 0xFEB0_0000 by default (platform contract, "Devices every VM has": "reads
-//! return what was written, initially 0, for any access width").
+//! The MMIO test device: a 4 KiB window at guest-physical 0xFEB0_0000 by default whose low
+//! part is byte-addressable scratch that behaves like RAM (platform contract, "Devices every VM
+//! has": "reads return what was written, initially 0, for any access width") and whose top
+//! holds a small DMA engine with an interrupt line.
 //!
-//! It exists to test the hypervisor's MMIO path end to end: a test guest runs every decoded
-//! instruction form once against a RAM buffer and once against this device and compares the
-//! results, so any difference is an emulation bug, not a device quirk. It is no hardware's
-//! datasheet; its only rule is "be RAM".
+//! It exists to test the hypervisor end to end: the MMIO path (a test guest runs every decoded
+//! instruction form once against a RAM buffer and once against the scratch and compares the
+//! results, so any difference is an emulation bug, not a device quirk), DMA into guest RAM
+//! (operations 5–6, 16–17) and interrupt delivery, edge- and level-triggered (operation 7). It
+//! is no hardware's datasheet; the layout below is its whole specification.
+//!
+//! # Layout (offsets from the base; little-endian; any width and alignment)
+//! | offset | width | name | access |
+//! |---|---|---|---|
+//! | 0x000–0xEFF | — | scratch | read/write, behaves like RAM |
+//! | 0xF00 | 8 | DMA_ADDRESS | read/write: guest-physical target |
+//! | 0xF08 | 4 | DMA_LENGTH | read/write: bytes, 1..=[`MAX_DMA_LENGTH`] at START |
+//! | 0xF0C | 4 | DMA_SEED | read/write: seed of the pattern ([`dma`] documents it) |
+//! | 0xF10 | 4 | IRQ_LINE | read/write: ISA line 0–15 except 2, default 5; other values are ignored |
+//! | 0xF14 | 4 | CONTROL | write: bit 0 START; reads 0 |
+//! | 0xF18 | 4 | STATUS | read: 0 idle, 1 done, 2 DMA error, 3 bad length, 4 no memory; write: acknowledge |
+//! | 0xF1C | 4 | LEVEL_IRQ | read/write: bit 0 holds the line asserted |
+//! | 0xF20 | 4 | IRQ_COUNT | read: rising edges driven since power-on |
+//! | 0xF24 | 4 | DMA_DONE_COUNT | read: transfers that completed since power-on |
+//! | 0xF28–0xFFF | — | reserved | reads 0, writes ignored |
 //!
 //! # Behaviour
 //! - **Install** claims its [`MmioRange`] ([`SIZE`] bytes from the base) through the context;
-//!   **remove** releases it.
-//! - **Power-on** is the reset state: every byte 0, both access counters 0.
-//! - **Reads** copy the addressed bytes (little-endian by construction: byte `addr + i` is
-//!   `data[i]`); **writes** store them. Any width the bus passes (1, 2, 4, 8 bytes) and any
-//!   alignment inside the window work alike. Each access counts once in [`TestDevice::reads`]
-//!   or [`TestDevice::writes`] (saturating).
-//! - An access that crosses the end of the window is split byte-wise by the bus (its bytes past
-//!   the end are unclaimed). Called directly with bytes outside its window, the device reads
-//!   them as all-ones and drops their writes, like the bus would.
+//!   **remove** releases it (and lowers the line if the device still drives it).
+//! - **Power-on** is the reset state: scratch all 0, registers at their defaults (line 5),
+//!   counters 0, line low. **Power-off** lowers the line.
+//! - **Scratch** reads copy the addressed bytes (byte `addr + i` is `data[i]`), writes store
+//!   them. Each access counts once in [`TestDevice::reads`] or [`TestDevice::writes`]
+//!   (saturating).
+//! - **START** (a CONTROL write with bit 0 set) withdraws any earlier completion interrupt, then
+//!   runs one transfer synchronously ([`dma::transfer`]): it allocates a DMA_LENGTH-byte bounce
+//!   buffer from the VMM, fills it with the pattern of DMA_SEED, writes it to DMA_ADDRESS with
+//!   one DMA write (the VMM checks the whole range first: a range that is not all guest RAM
+//!   writes nothing and ends with status 2) and frees the buffer. Then STATUS reports the
+//!   outcome and the completion interrupt is raised: the line goes high and stays high until
+//!   the guest acknowledges by writing STATUS (or starts the next transfer). Withdrawing before
+//!   each transfer gives an edge-triggered controller one fresh edge per transfer; holding the
+//!   line until acknowledged lets a level-triggered one see it too.
+//! - **LEVEL_IRQ** bit 0 holds the line asserted until it is written 0 (for level-triggered
+//!   tests: the source stays active while the guest's handler does not clear it).
+//! - **The line** is high while LEVEL_IRQ is set or a completion is unacknowledged; the device
+//!   calls `set_irq` only on a change, and counts each rising edge in IRQ_COUNT. Writing
+//!   IRQ_LINE while the line is high moves the assertion: the old line is lowered, the new
+//!   one raised.
+//! - A scratch access that crosses into the register block is split byte-wise: its scratch
+//!   bytes act as RAM, its register bytes as register accesses. An access that crosses the end
+//!   of the window is split byte-wise by the bus (its bytes past the end are unclaimed). Called
+//!   directly with bytes outside its window, the device reads them as all-ones and drops their
+//!   writes, like the bus would.
 //!
 //! # Threat note
-//! The guest controls the address, width and data of every access. The address is turned into
-//! an offset with `checked_sub` against the base and every byte index is bounds-checked
-//! against the fixed [`SIZE`]-byte array, so no access can reach outside it; the state is
-//! fixed-size (no allocation after construction) and the counters saturate.
+//! The guest controls the address, width and data of every access and every register value.
+//! Offsets come from `checked_sub` against the base and are bounds-checked against the fixed
+//! [`SIZE`]-byte window. The DMA length is checked against [`MAX_DMA_LENGTH`] before the bounce
+//! buffer is allocated (so a guest can make the VMM lend at most 64 KiB, and only for the
+//! duration of one MMIO write); the target address is checked by the VMM's DMA path, never
+//! dereferenced here. Only drivable ISA lines are accepted. Counters saturate; nothing else
+//! grows.
+
+pub mod dma;
+pub mod registers;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_dma;
 
 use alloc::boxed::Box;
 
-use crate::interface::{Device, DeviceContext, DeviceError, Gpa, MmioRange, RangeError, Region};
+use registers::{
+    BLOCK_OFFSET, CONTROL_START, LAYOUT, LEVEL_IRQ_ASSERT, Programmed, Register, STATUS_IDLE,
+    byte_of, is_drivable_line, locate, merge_bytes,
+};
+
+pub use registers::{DEFAULT_IRQ_LINE, MAX_DMA_LENGTH};
+
+use crate::interface::{
+    Device, DeviceContext, DeviceError, Gpa, IrqLine, MmioRange, RangeError, Region,
+};
 
 /// Where the platform contract puts the device.
 pub const DEFAULT_BASE: Gpa = 0xFEB0_0000;
-/// Bytes of scratch registers (one 4 KiB page).
+/// Bytes of the window (one 4 KiB page).
 pub const SIZE: usize = 4096;
+/// Bytes of RAM-like scratch at the bottom of the window.
+pub const SCRATCH_SIZE: usize = BLOCK_OFFSET;
 /// What a byte outside the window reads as when the device is called with it directly.
 const OPEN_BUS: u8 = 0xFF;
+/// What a reserved register byte reads as.
+const RESERVED: u8 = 0;
 
 /// The MMIO test device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestDevice {
     range: MmioRange,
-    bytes: Box<[u8; SIZE]>,
+    bytes: Box<[u8; SCRATCH_SIZE]>,
     reads: u64,
     writes: u64,
+    programmed: Programmed,
+    status: u32,
+    /// A transfer ended and the guest has not acknowledged it.
+    completion_pending: bool,
+    /// LEVEL_IRQ bit 0.
+    level_held: bool,
+    /// The line the device is driving high now, if any.
+    driven: Option<IrqLine>,
+    irq_count: u32,
+    dma_done_count: u32,
 }
 
 impl TestDevice {
@@ -50,9 +118,16 @@ impl TestDevice {
     pub fn new(base: Gpa) -> Result<Self, RangeError> {
         Ok(TestDevice {
             range: MmioRange::new(base, SIZE as u64)?,
-            bytes: Box::new([0; SIZE]),
+            bytes: Box::new([0; SCRATCH_SIZE]),
             reads: 0,
             writes: 0,
+            programmed: Programmed::power_on(),
+            status: STATUS_IDLE,
+            completion_pending: false,
+            level_held: false,
+            driven: None,
+            irq_count: 0,
+            dma_done_count: 0,
         })
     }
 
@@ -69,8 +144,8 @@ impl TestDevice {
         self.range
     }
 
-    /// The scratch registers' contents.
-    pub fn bytes(&self) -> &[u8; SIZE] {
+    /// The scratch part's contents (window offsets `0..SCRATCH_SIZE`).
+    pub fn bytes(&self) -> &[u8; SCRATCH_SIZE] {
         &self.bytes
     }
 
@@ -84,11 +159,185 @@ impl TestDevice {
         self.writes
     }
 
+    /// The STATUS register.
+    pub const fn status(&self) -> u32 {
+        self.status
+    }
+
+    /// The line the device drives (IRQ_LINE).
+    pub const fn irq_line(&self) -> IrqLine {
+        self.programmed.irq_line
+    }
+
+    /// Whether the device holds its line high now.
+    pub const fn line_asserted(&self) -> bool {
+        self.driven.is_some()
+    }
+
+    /// Rising edges driven since power-on (IRQ_COUNT).
+    pub const fn irq_count(&self) -> u32 {
+        self.irq_count
+    }
+
+    /// Transfers completed since power-on (DMA_DONE_COUNT).
+    pub const fn dma_done_count(&self) -> u32 {
+        self.dma_done_count
+    }
+
     /// The window offset of `addr + index`, if that byte lies inside the window.
     fn offset(&self, addr: Gpa, index: usize) -> Option<usize> {
         let byte = addr.checked_add(u64::try_from(index).ok()?)?;
         let offset = usize::try_from(byte.checked_sub(self.range.first())?).ok()?;
         (offset < SIZE).then_some(offset)
+    }
+
+    /// What the line should be now.
+    fn wanted_level(&self) -> bool {
+        self.level_held || self.completion_pending
+    }
+
+    /// Drives the line to [`TestDevice::wanted_level`] if it is not there yet. A line the
+    /// context refuses stays undriven (the device never holds a line it could not raise).
+    fn update_line(&mut self, ctx: &mut dyn DeviceContext) {
+        let line = self.programmed.irq_line;
+        match (self.driven, self.wanted_level()) {
+            (Some(driven), true) if driven == line => {}
+            (Some(driven), wanted) => {
+                let _ = ctx.set_irq(driven, false);
+                self.driven = None;
+                if wanted {
+                    self.raise(ctx, line);
+                }
+            }
+            (None, true) => self.raise(ctx, line),
+            (None, false) => {}
+        }
+    }
+
+    fn raise(&mut self, ctx: &mut dyn DeviceContext, line: IrqLine) {
+        if ctx.set_irq(line, true).is_ok() {
+            self.driven = Some(line);
+            self.irq_count = self.irq_count.saturating_add(1);
+        }
+    }
+
+    /// Lowers the line if the device drives it (power-off, removal).
+    fn release_line(&mut self, ctx: &mut dyn DeviceContext) {
+        if let Some(line) = self.driven.take() {
+            let _ = ctx.set_irq(line, false);
+        }
+    }
+
+    /// START: withdraw the last completion, transfer, report, interrupt.
+    fn start_transfer(&mut self, ctx: &mut dyn DeviceContext) {
+        self.completion_pending = false;
+        self.update_line(ctx);
+        let Programmed {
+            dma_address,
+            dma_length,
+            dma_seed,
+            ..
+        } = self.programmed;
+        let result = dma::transfer(ctx, dma_address, dma_length, dma_seed);
+        if result.is_ok() {
+            self.dma_done_count = self.dma_done_count.saturating_add(1);
+        }
+        self.status = dma::status_of(result);
+        self.completion_pending = true;
+        self.update_line(ctx);
+    }
+
+    /// The current value of a register, as the guest reads it.
+    fn register_value(&self, register: Register) -> u64 {
+        match register {
+            Register::DmaAddress => self.programmed.dma_address,
+            Register::DmaLength => u64::from(self.programmed.dma_length),
+            Register::DmaSeed => u64::from(self.programmed.dma_seed),
+            Register::IrqLine => u64::from(self.programmed.irq_line.0),
+            Register::Control => 0,
+            Register::Status => u64::from(self.status),
+            Register::LevelIrq => u64::from(self.level_held),
+            Register::IrqCount => u64::from(self.irq_count),
+            Register::DmaDoneCount => u64::from(self.dma_done_count),
+        }
+    }
+
+    /// A write of the whole register (after merging the bytes the access covered).
+    fn write_register(&mut self, ctx: &mut dyn DeviceContext, register: Register, value: u64) {
+        match register {
+            Register::DmaAddress => self.programmed.dma_address = value,
+            Register::DmaLength => self.programmed.dma_length = value as u32,
+            Register::DmaSeed => self.programmed.dma_seed = value as u32,
+            Register::IrqLine => {
+                if is_drivable_line(value) {
+                    self.programmed.irq_line = IrqLine(value as u8);
+                    self.update_line(ctx);
+                }
+            }
+            Register::Control => {
+                if value & CONTROL_START != 0 {
+                    self.start_transfer(ctx);
+                }
+            }
+            Register::Status => {
+                self.status = STATUS_IDLE;
+                self.completion_pending = false;
+                self.update_line(ctx);
+            }
+            Register::LevelIrq => {
+                self.level_held = value & LEVEL_IRQ_ASSERT != 0;
+                self.update_line(ctx);
+            }
+            Register::IrqCount | Register::DmaDoneCount => {}
+        }
+    }
+
+    /// The register bytes of a write at window offsets `first..first + data.len()`: each
+    /// register the access touches is written once, in address order.
+    fn write_registers(&mut self, ctx: &mut dyn DeviceContext, first: usize, data: &[u8]) {
+        let Some(end) = first.checked_add(data.len()) else {
+            return;
+        };
+        for (register, start, width) in LAYOUT {
+            let overlap_start = start.max(first);
+            let overlap_end = (start + width).min(end);
+            if overlap_start >= overlap_end {
+                continue;
+            }
+            let (Some(source), Some(index)) = (
+                data.get(overlap_start - first..overlap_end - first),
+                overlap_start.checked_sub(start),
+            ) else {
+                continue;
+            };
+            let merged = merge_bytes(self.register_value(register), index, source);
+            self.write_register(ctx, register, merged);
+        }
+    }
+
+    /// One byte at window offset `offset` (scratch, register or reserved).
+    fn read_byte(&self, offset: usize) -> u8 {
+        if let Some(byte) = self.bytes.get(offset) {
+            return *byte;
+        }
+        match locate(offset) {
+            Some((register, index)) => byte_of(self.register_value(register), index),
+            None => RESERVED,
+        }
+    }
+
+    /// Back to the power-on state, lowering the line.
+    fn reset(&mut self, ctx: &mut dyn DeviceContext) {
+        self.release_line(ctx);
+        self.bytes.fill(0);
+        self.reads = 0;
+        self.writes = 0;
+        self.programmed = Programmed::power_on();
+        self.status = STATUS_IDLE;
+        self.completion_pending = false;
+        self.level_held = false;
+        self.irq_count = 0;
+        self.dma_done_count = 0;
     }
 }
 
@@ -108,14 +357,18 @@ impl Device for TestDevice {
         Ok(())
     }
 
-    fn power_on(&mut self, _ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        self.bytes.fill(0);
-        self.reads = 0;
-        self.writes = 0;
+    fn power_on(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
+        self.reset(ctx);
+        Ok(())
+    }
+
+    fn power_off(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
+        self.release_line(ctx);
         Ok(())
     }
 
     fn remove(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
+        self.release_line(ctx);
         ctx.release(Region::Mmio(self.range))?;
         Ok(())
     }
@@ -124,230 +377,34 @@ impl Device for TestDevice {
         self.reads = self.reads.saturating_add(1);
         for (index, byte) in data.iter_mut().enumerate() {
             *byte = match self.offset(addr, index) {
-                Some(offset) => self.bytes[offset],
+                Some(offset) => self.read_byte(offset),
                 None => OPEN_BUS,
             };
         }
     }
 
-    fn mmio_write(&mut self, _ctx: &mut dyn DeviceContext, addr: Gpa, data: &[u8]) {
+    fn mmio_write(&mut self, ctx: &mut dyn DeviceContext, addr: Gpa, data: &[u8]) {
         self.writes = self.writes.saturating_add(1);
+        // Offsets rise with the index, so the register bytes are one run at the end of the
+        // in-window bytes: the scratch bytes are stored, the run is written as one access
+        // (each register it touches written once).
+        let mut register_run: Option<(usize, usize, usize)> = None;
         for (index, byte) in data.iter().enumerate() {
-            if let Some(offset) = self.offset(addr, index) {
-                self.bytes[offset] = *byte;
+            let Some(offset) = self.offset(addr, index) else {
+                continue;
+            };
+            if let Some(slot) = self.bytes.get_mut(offset) {
+                *slot = *byte;
+            } else if let Some((_, _, end)) = register_run.as_mut() {
+                *end = index + 1;
+            } else {
+                register_run = Some((offset, index, index + 1));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use alloc::boxed::Box;
-
-    use super::*;
-    use crate::bus::{Access, Bus};
-    use crate::interface::ClaimError;
-    use crate::testing::FakeContext;
-
-    const LAST_QWORD: Gpa = DEFAULT_BASE + SIZE as u64 - 8;
-
-    fn powered() -> (TestDevice, FakeContext) {
-        let mut ctx = FakeContext::new();
-        let mut device = TestDevice::default();
-        device.install(&mut ctx).unwrap();
-        device.power_on(&mut ctx).unwrap();
-        (device, ctx)
-    }
-
-    fn read<const N: usize>(device: &mut TestDevice, ctx: &mut FakeContext, addr: Gpa) -> [u8; N] {
-        let mut data = [0u8; N];
-        device.mmio_read(ctx, addr, &mut data);
-        data
-    }
-
-    #[test]
-    fn install_claims_4k_at_0xfeb00000_and_remove_releases_it() {
-        let (mut device, mut ctx) = powered();
-        let range = MmioRange::new(0xFEB0_0000, 0x1000).unwrap();
-        assert_eq!(ctx.claims(), [Region::Mmio(range)]);
-        assert_eq!(device.range(), range);
-        device.remove(&mut ctx).unwrap();
-        assert!(ctx.claims().is_empty());
-    }
-
-    #[test]
-    fn install_fails_when_the_window_is_taken() {
-        let mut ctx = FakeContext::new();
-        TestDevice::default().install(&mut ctx).unwrap();
-        let overlapping = TestDevice::new(DEFAULT_BASE + 0x800)
-            .unwrap()
-            .install(&mut ctx);
-        assert!(matches!(
-            overlapping,
-            Err(DeviceError::Claim(ClaimError::Overlap(_)))
-        ));
-    }
-
-    #[test]
-    fn window_past_the_address_space_is_refused() {
-        assert_eq!(TestDevice::new(u64::MAX - 0xFFE), Err(RangeError::Overflow));
-        assert!(TestDevice::new(u64::MAX - 0xFFF).is_ok());
-    }
-
-    #[test]
-    fn registers_read_zero_after_power_on() {
-        let (mut device, mut ctx) = powered();
-        assert_eq!(read::<8>(&mut device, &mut ctx, DEFAULT_BASE), [0; 8]);
-        assert_eq!(read::<8>(&mut device, &mut ctx, LAST_QWORD), [0; 8]);
-        assert!(device.bytes().iter().all(|&b| b == 0));
-    }
-
-    #[test]
-    fn every_width_reads_back_what_was_written_little_endian() {
-        let (mut device, mut ctx) = powered();
-        device.mmio_write(&mut ctx, DEFAULT_BASE + 0x10, &[0xA5]);
-        device.mmio_write(&mut ctx, DEFAULT_BASE + 0x12, &0xBEEFu16.to_le_bytes());
-        device.mmio_write(&mut ctx, DEFAULT_BASE + 0x14, &0xDEAD_BEEFu32.to_le_bytes());
-        device.mmio_write(
-            &mut ctx,
-            DEFAULT_BASE + 0x18,
-            &0x0123_4567_89AB_CDEFu64.to_le_bytes(),
-        );
-        assert_eq!(
-            read::<1>(&mut device, &mut ctx, DEFAULT_BASE + 0x10),
-            [0xA5]
-        );
-        assert_eq!(
-            read::<2>(&mut device, &mut ctx, DEFAULT_BASE + 0x12),
-            0xBEEFu16.to_le_bytes()
-        );
-        assert_eq!(
-            read::<4>(&mut device, &mut ctx, DEFAULT_BASE + 0x14),
-            0xDEAD_BEEFu32.to_le_bytes()
-        );
-        assert_eq!(
-            u64::from_le_bytes(read::<8>(&mut device, &mut ctx, DEFAULT_BASE + 0x18)),
-            0x0123_4567_89AB_CDEF
-        );
-        // A wide read sees the narrow writes as RAM would.
-        assert_eq!(
-            u64::from_le_bytes(read::<8>(&mut device, &mut ctx, DEFAULT_BASE + 0x10)),
-            0xDEAD_BEEF_BEEF_00A5
-        );
-    }
-
-    #[test]
-    fn unaligned_accesses_behave_like_ram() {
-        let (mut device, mut ctx) = powered();
-        device.mmio_write(
-            &mut ctx,
-            DEFAULT_BASE + 0x103,
-            &0x1122_3344_5566_7788u64.to_le_bytes(),
-        );
-        assert_eq!(
-            read::<2>(&mut device, &mut ctx, DEFAULT_BASE + 0x105),
-            [0x66, 0x55]
-        );
-        assert_eq!(
-            read::<4>(&mut device, &mut ctx, DEFAULT_BASE + 0x107),
-            [0x44, 0x33, 0x22, 0x11]
-        );
-        assert_eq!(
-            &device.bytes()[0x103..0x10B],
-            &0x1122_3344_5566_7788u64.to_le_bytes()
-        );
-    }
-
-    #[test]
-    fn last_qword_of_the_window_is_usable() {
-        let (mut device, mut ctx) = powered();
-        device.mmio_write(&mut ctx, LAST_QWORD, &u64::MAX.to_le_bytes());
-        assert_eq!(read::<8>(&mut device, &mut ctx, LAST_QWORD), [0xFF; 8]);
-        assert_eq!(device.bytes()[SIZE - 1], 0xFF);
-    }
-
-    #[test]
-    fn bytes_outside_the_window_read_all_ones_and_drop_writes() {
-        let (mut device, mut ctx) = powered();
-        let straddling = DEFAULT_BASE + SIZE as u64 - 4;
-        device.mmio_write(&mut ctx, straddling, &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(
-            read::<8>(&mut device, &mut ctx, straddling),
-            [1, 2, 3, 4, 0xFF, 0xFF, 0xFF, 0xFF]
-        );
-        assert_eq!(
-            read::<4>(&mut device, &mut ctx, DEFAULT_BASE - 2),
-            [0xFF, 0xFF, 0, 0]
-        );
-        assert_eq!(read::<1>(&mut device, &mut ctx, u64::MAX), [0xFF]);
-        assert_eq!(read::<8>(&mut device, &mut ctx, 0), [0xFF; 8]);
-    }
-
-    #[test]
-    fn reads_and_writes_are_counted_per_access() {
-        let (mut device, mut ctx) = powered();
-        device.mmio_write(&mut ctx, DEFAULT_BASE, &[0; 8]);
-        device.mmio_write(&mut ctx, DEFAULT_BASE + 8, &[0]);
-        read::<4>(&mut device, &mut ctx, DEFAULT_BASE);
-        assert_eq!((device.reads(), device.writes()), (1, 2));
-    }
-
-    #[test]
-    fn power_on_resets_contents_and_counters() {
-        let (mut device, mut ctx) = powered();
-        device.mmio_write(&mut ctx, DEFAULT_BASE + 0x40, &[0x5A; 8]);
-        read::<8>(&mut device, &mut ctx, DEFAULT_BASE + 0x40);
-        device.power_off(&mut ctx).unwrap();
-        device.power_on(&mut ctx).unwrap();
-        assert_eq!((device.reads(), device.writes()), (0, 0));
-        assert_eq!(
-            read::<8>(&mut device, &mut ctx, DEFAULT_BASE + 0x40),
-            [0; 8]
-        );
-    }
-
-    #[test]
-    fn on_the_bus_accesses_route_to_it_and_the_end_is_split() {
-        let mut vm = FakeContext::new();
-        let mut bus = Bus::default();
-        let id = bus
-            .register(&mut vm, Box::new(TestDevice::default()))
-            .unwrap();
-        bus.power_on(&mut vm, id).unwrap();
-        let value = 0x0102_0304_0506_0708u64.to_le_bytes();
-        assert_eq!(
-            bus.mmio_write(&mut vm, DEFAULT_BASE + 0x20, &value),
-            Access::Device(id)
-        );
-        let mut data = [0u8; 8];
-        assert_eq!(
-            bus.mmio_read(&mut vm, DEFAULT_BASE + 0x20, &mut data),
-            Access::Device(id)
-        );
-        assert_eq!(data, value);
-        // Crossing the end: the four bytes inside reach the device, the rest are unclaimed.
-        let straddling = DEFAULT_BASE + SIZE as u64 - 4;
-        assert_eq!(bus.mmio_write(&mut vm, straddling, &[9; 8]), Access::Split);
-        assert_eq!(bus.mmio_read(&mut vm, straddling, &mut data), Access::Split);
-        assert_eq!(data, [9, 9, 9, 9, 0xFF, 0xFF, 0xFF, 0xFF]);
-        let mut after = [0u8; 1];
-        assert_eq!(
-            bus.mmio_read(&mut vm, DEFAULT_BASE + SIZE as u64, &mut after),
-            Access::Unclaimed
-        );
-    }
-
-    #[test]
-    fn removal_from_the_bus_leaves_nothing_held() {
-        let mut vm = FakeContext::new();
-        let mut bus = Bus::default();
-        let id = bus
-            .register(&mut vm, Box::new(TestDevice::default()))
-            .unwrap();
-        assert_eq!(bus.holdings(id).unwrap().claims, 1);
-        let removed = bus.remove(&mut vm, id).unwrap();
-        assert!(removed.leaked.is_empty());
-        assert!(removed.device_error.is_none());
-        assert!(bus.total_holdings().is_empty());
+        if let Some((first_offset, start, end)) = register_run
+            && let Some(run) = data.get(start..end)
+        {
+            self.write_registers(ctx, first_offset, run);
+        }
     }
 }

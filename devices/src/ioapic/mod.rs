@@ -57,9 +57,7 @@ pub use redirection::Delivery;
 use redirection::{EntryFields, delivery};
 use registers::{entry, id, index, offset, version};
 
-use crate::interface::{
-    ClaimError, Device, DeviceContext, DeviceError, Gpa, MmioRange, Region,
-};
+use crate::interface::{ClaimError, Device, DeviceContext, DeviceError, Gpa, MmioRange, Region};
 
 /// Input pins (redirection entries).
 pub const PINS: u8 = 24;
@@ -121,7 +119,7 @@ impl IoApic {
         if u32::from(id) > id::MASK {
             return Err(ConfigError::Id(id));
         }
-        if base % BASE_ALIGNMENT != 0 {
+        if !base.is_multiple_of(BASE_ALIGNMENT) {
             return Err(ConfigError::Base(base));
         }
         let page = MmioRange::new(base, offset::SIZE).map_err(|_| ConfigError::Base(base))?;

@@ -58,7 +58,10 @@ impl EntryFields for u64 {
 /// The message `value` sends from `pin`, or `None` for a reserved delivery mode (011, 110).
 pub(super) fn delivery(pin: u8, value: u64) -> Option<Delivery> {
     let delivery_mode = value.delivery_mode();
-    if matches!(delivery_mode, DeliveryMode::Reserved3 | DeliveryMode::StartUp) {
+    if matches!(
+        delivery_mode,
+        DeliveryMode::Reserved3 | DeliveryMode::StartUp
+    ) {
         return None;
     }
     Some(Delivery {

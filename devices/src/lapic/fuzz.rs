@@ -9,7 +9,7 @@
 use crate::interface::{Device, DeviceContext};
 use crate::testing::FakeContext;
 
-use super::registers::{FIRST_LEGAL_VECTOR, msr, offset};
+use super::registers::{self, FIRST_LEGAL_VECTOR, msr, offset, priority};
 use super::{LapicConfig, LocalApic, MAX_QUEUED_IPIS, MIN_TIMER_PERIOD_NS};
 
 /// Bytes per step.
@@ -19,8 +19,20 @@ pub const MAX_STEPS: usize = 512;
 /// The longest clock advance one step makes (so callbacks per step stay bounded).
 const MAX_ADVANCE_NS: u64 = 1 << 20;
 /// MSRs worth hitting more often than the 0x800–0x8FF sweep would.
-const INTERESTING_MSRS: [u32; 4] = [msr::APIC_BASE, msr::TSC_DEADLINE, msr::X2APIC_ICR, 0x80B];
+const INTERESTING_MSRS: [u32; 4] = [msr::APIC_BASE, msr::TSC_DEADLINE, msr::X2APIC_ICR, EOI_MSR];
 const OPERATIONS: u8 = 12;
+/// The x2APIC EOI MSR.
+const EOI_MSR: u32 = msr::X2APIC_FIRST + (offset::EOI >> msr::OFFSET_SHIFT);
+/// The 64 register slots at offsets 0x000–0x3F0: operation 2 picks one.
+const SLOT_MASK: u32 = 0x3F;
+/// Argument bit: pick from [`INTERESTING_MSRS`] instead of the x2APIC range.
+const INTERESTING_BIT: u32 = 0x100;
+/// Argument bit: write a 64-bit value (reserved upper half) to an MSR.
+const WIDE_BIT: u32 = 0x200;
+/// Low byte of the argument: an x2APIC MSR index.
+const MSR_INDEX_MASK: u32 = 0xFF;
+/// The IA32_APIC_BASE mode bits (EN, EXTD) a legal-ish base write takes from the value.
+const MODE_BITS: u32 = (registers::base::ENABLE | registers::base::EXTD) as u32;
 
 fn word(bytes: &[u8]) -> u32 {
     let mut word = [0u8; 4];
@@ -50,7 +62,7 @@ pub fn fuzz_lapic(data: &[u8]) {
 fn play(apic: &mut LocalApic, ctx: &mut FakeContext, operation: u8, argument: u32, value: u32) {
     let page = apic.page_address();
     let sizes = [1usize, 2, 4, 8];
-    let size = sizes[usize::from(argument.to_le_bytes()[2] % 4)];
+    let size = sizes[usize::from(argument.to_le_bytes()[2]) % sizes.len()];
     let offset_in_page = u64::from(argument % offset::PAGE_SIZE);
     match operation {
         0 => {
@@ -63,7 +75,7 @@ fn play(apic: &mut LocalApic, ctx: &mut FakeContext, operation: u8, argument: u3
         }
         2 => {
             // Aligned 32-bit writes, the common case, so registers get programmed.
-            let register = (argument & 0x3F) * offset::STRIDE;
+            let register = (argument & SLOT_MASK) * offset::STRIDE;
             apic.mmio_write(
                 ctx,
                 page.wrapping_add(u64::from(register)),
@@ -71,16 +83,16 @@ fn play(apic: &mut LocalApic, ctx: &mut FakeContext, operation: u8, argument: u3
             );
         }
         3 | 4 => {
-            let number = if argument & 0x100 != 0 {
-                INTERESTING_MSRS[(argument % 4) as usize]
+            let number = if argument & INTERESTING_BIT != 0 {
+                INTERESTING_MSRS[argument as usize % INTERESTING_MSRS.len()]
             } else {
-                msr::X2APIC_FIRST + (argument & 0xFF)
+                msr::X2APIC_FIRST + (argument & MSR_INDEX_MASK)
             };
             if operation == 3 {
                 let _ = apic.msr_read(ctx, number);
             } else {
                 let wide = (u64::from(argument) << 32) | u64::from(value);
-                let value = if argument & 0x200 != 0 {
+                let value = if argument & WIDE_BIT != 0 {
                     wide
                 } else {
                     u64::from(value)
@@ -90,7 +102,7 @@ fn play(apic: &mut LocalApic, ctx: &mut FakeContext, operation: u8, argument: u3
         }
         5 => {
             // Mostly legal mode changes: keep the default page, pick EN/EXTD.
-            let bits = u64::from(value & 0xC00) | 0xFEE0_0000;
+            let bits = u64::from(value & MODE_BITS) | registers::base::DEFAULT_ADDRESS;
             let value = if argument & 1 != 0 {
                 u64::from(value)
             } else {
@@ -138,7 +150,7 @@ fn check(apic: &LocalApic, ctx: &FakeContext) {
     if let Some(vector) = apic.pending_interrupt() {
         assert!(vector >= FIRST_LEGAL_VECTOR);
         assert!(apic.irr().contains(vector));
-        assert!(vector & 0xF0 > apic.ppr() & 0xF0);
+        assert!(vector & priority::CLASS_MASK > apic.ppr() & priority::CLASS_MASK);
     }
     for vector in apic.irr().iter().chain(apic.isr().iter()) {
         assert!(
@@ -146,7 +158,7 @@ fn check(apic: &LocalApic, ctx: &FakeContext) {
             "vector {vector} below 16 accepted"
         );
     }
-    assert!(apic.ppr() >= apic.tpr() & 0xF0);
+    assert!(apic.ppr() >= apic.tpr() & priority::CLASS_MASK);
     let now = DeviceContext::now(ctx);
     assert!(apic.timer_current_count(now) <= apic.countdown.initial);
 }

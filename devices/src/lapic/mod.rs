@@ -397,8 +397,8 @@ impl LocalApic {
         registers::base::DEFAULT_ADDRESS | registers::base::ENABLE | bsp
     }
 
-    /// Power-up register values (SDM 11.4.7.1); `keep_id` = false also restores the ID.
-    /// The caller drops any context timer first.
+    /// Power-up register values (SDM 11.4.7.1); `restore_id` also restores the xAPIC ID from
+    /// the configuration (power-up, not INIT). The caller drops any context timer first.
     fn reset_registers(&mut self, restore_id: bool) {
         if restore_id {
             // The xAPIC ID is the initial ID's low byte (truncation intended for IDs > 255).

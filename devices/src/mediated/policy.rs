@@ -147,6 +147,12 @@ pub struct Decision {
     pub action: Action,
 }
 
+/// What no matching rule means: deny.
+const DEFAULT_DENY: Decision = Decision {
+    rule: None,
+    action: Action::Deny,
+};
+
 /// The ordered rules.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
@@ -171,16 +177,11 @@ impl Policy {
     pub fn decide(&self, port: u16, size: AccessSize, write: bool) -> Decision {
         self.rules
             .iter()
-            .position(|rule| rule.matches(port, size, write))
-            .and_then(|index| {
-                self.rules.get(index).map(|rule| Decision {
-                    rule: Some(index),
-                    action: rule.action,
-                })
-            })
-            .unwrap_or(Decision {
-                rule: None,
-                action: Action::Deny,
+            .enumerate()
+            .find(|(_, rule)| rule.matches(port, size, write))
+            .map_or(DEFAULT_DENY, |(index, rule)| Decision {
+                rule: Some(index),
+                action: rule.action,
             })
     }
 

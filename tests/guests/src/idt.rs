@@ -1,7 +1,7 @@
 //! A minimal interrupt descriptor table for the test guests (Intel SDM vol. 3A §6.10–6.14):
 //! one 64-bit interrupt gate per exception vector 0–31, every gate entering a small stub that
 //! pushes the vector (and a zero error code where the CPU pushes none) and joins a common
-//! handler.
+//! handler; and one per external-interrupt vector 0x20–0x2F, entering a registered handler.
 //!
 //! # Expected faults
 //! A test that expects an instruction to fault (RDMSR of an unknown MSR must raise #GP) runs it
@@ -13,14 +13,30 @@
 //! # Unexpected faults
 //! With the recovery slot empty, the handler prints the vector, error code, RIP, CS, RFLAGS,
 //! RSP and CR2 and exits the VM with [`crate::STATUS_EXCEPTION`].
+//!
+//! # External interrupts
+//! Vectors [`EXTERNAL_VECTOR_BASE`]`..+`[`EXTERNAL_VECTORS`] (0x20–0x2F, where the guests put
+//! the 8259A pair: master 0x20–0x27, slave 0x28–0x2F) have gates too. Their stubs save every
+//! caller-saved register (the kit is built soft-float: no vector registers to save), align the
+//! stack and call the handler [`set_handler`] installed for the vector, with the vector as its
+//! argument, then IRETQ. The gates are interrupt gates, so a handler runs with IF = 0; it must
+//! send the controller its EOI itself. A vector without a handler is reported like an
+//! unexpected exception.
 
 use core::arch::{asm, naked_asm};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use crate::println;
 
 /// Exception vectors the IDT covers (the architecturally defined ones, 0–31).
 pub const EXCEPTION_VECTORS: usize = 32;
+/// The first external-interrupt vector with a gate (IRQ 0 with the PIC at 0x20).
+pub const EXTERNAL_VECTOR_BASE: u8 = 0x20;
+/// External-interrupt vectors with a gate: 16, one per 8259A input of the pair.
+pub const EXTERNAL_VECTORS: usize = 16;
+/// Gates in the IDT: the exceptions, then the external vectors.
+const IDT_VECTORS: usize = EXCEPTION_VECTORS + EXTERNAL_VECTORS;
 /// #UD, invalid opcode.
 pub const VECTOR_UD: u8 = 6;
 /// #GP, general protection.
@@ -36,14 +52,23 @@ const GATE_BYTES: usize = 16;
 const NO_FAULT: u64 = u64::MAX;
 
 /// The IDT itself: two quadwords per gate, written once by [`install`].
-static IDT: [AtomicU64; EXCEPTION_VECTORS * 2] =
-    [const { AtomicU64::new(0) }; EXCEPTION_VECTORS * 2];
+static IDT: [AtomicU64; IDT_VECTORS * 2] = [const { AtomicU64::new(0) }; IDT_VECTORS * 2];
+/// The handler of each external vector (a `fn(u8)` cast to a pointer), null if none.
+static HANDLERS: [AtomicPtr<()>; EXTERNAL_VECTORS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; EXTERNAL_VECTORS];
 /// Where the handler resumes after an expected fault; 0 = none expected.
 static RECOVERY_RIP: AtomicU64 = AtomicU64::new(0);
 /// Vector of the last expected fault, or [`NO_FAULT`].
 static FAULT_VECTOR: AtomicU64 = AtomicU64::new(NO_FAULT);
 /// Error code of the last expected fault (0 for vectors without one).
 static FAULT_ERROR: AtomicU64 = AtomicU64::new(0);
+
+/// A handler for an external-interrupt vector: called with the vector, IF = 0.
+pub type Handler = fn(u8);
+
+/// [`set_handler`] was given a vector without an external-interrupt gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotExternal(pub u8);
 
 /// An exception an instruction raised under a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +139,115 @@ stubs! {
     31 => stub31,
 }
 
+/// Defines one entry stub per external vector and the table of their addresses.
+macro_rules! external_stubs {
+    ($($vector:literal => $name:ident),* $(,)?) => {
+        $(
+            #[unsafe(naked)]
+            extern "sysv64" fn $name() {
+                naked_asm!(
+                    "push {vector}",
+                    "jmp {common}",
+                    vector = const $vector,
+                    common = sym external_common,
+                )
+            }
+        )*
+        /// The entry stub of every external vector, in vector order.
+        fn external_stub_addresses() -> [u64; EXTERNAL_VECTORS] {
+            [$($name as extern "sysv64" fn() as usize as u64),*]
+        }
+    };
+}
+
+external_stubs! {
+    32 => ext32, 33 => ext33, 34 => ext34, 35 => ext35, 36 => ext36, 37 => ext37,
+    38 => ext38, 39 => ext39, 40 => ext40, 41 => ext41, 42 => ext42, 43 => ext43,
+    44 => ext44, 45 => ext45, 46 => ext46, 47 => ext47,
+}
+
+/// The common path of the external vectors. Stack on entry: vector, then the CPU's frame
+/// (RIP, CS, RFLAGS, RSP, SS). Saves the nine caller-saved registers, calls
+/// [`dispatch_external`] on a 16-byte aligned stack (RBP, callee-saved, keeps the unaligned
+/// one), restores and returns.
+#[unsafe(naked)]
+extern "sysv64" fn external_common() {
+    naked_asm!(
+        "push rax",
+        "push rcx",
+        "push rdx",
+        "push rsi",
+        "push rdi",
+        "push r8",
+        "push r9",
+        "push r10",
+        "push r11",
+        // [rsp + 72]: the vector.
+        "mov rdi, qword ptr [rsp + 72]",
+        "push rbp",
+        "mov rbp, rsp",
+        "and rsp, -16",
+        "cld",
+        "call {dispatch}",
+        "mov rsp, rbp",
+        "pop rbp",
+        "pop r11",
+        "pop r10",
+        "pop r9",
+        "pop r8",
+        "pop rdi",
+        "pop rsi",
+        "pop rdx",
+        "pop rcx",
+        "pop rax",
+        "add rsp, 8",
+        "iretq",
+        dispatch = sym dispatch_external,
+    )
+}
+
+/// Calls the handler of `vector`, or reports the interrupt and ends the VM if it has none.
+extern "sysv64" fn dispatch_external(vector: u64) {
+    let handler = usize::try_from(vector)
+        .ok()
+        .and_then(|v| v.checked_sub(usize::from(EXTERNAL_VECTOR_BASE)))
+        .and_then(|index| HANDLERS.get(index))
+        .map(|slot| slot.load(Ordering::SeqCst))
+        .filter(|pointer| !pointer.is_null());
+    match handler {
+        Some(pointer) => {
+            // SAFETY: non-null slots hold only `Handler` values that `set_handler` cast to a
+            // pointer; a function pointer survives the round trip through `*mut ()`.
+            let handler = unsafe { core::mem::transmute::<*mut (), Handler>(pointer) };
+            handler(vector as u8);
+        }
+        None => {
+            println!("unexpected interrupt: vector {vector:#x} has no handler");
+            crate::exit(crate::STATUS_EXCEPTION)
+        }
+    }
+}
+
+/// Installs `handler` for the external vector `vector` (0x20–0x2F), replacing any earlier one.
+pub fn set_handler(vector: u8, handler: Handler) -> Result<(), NotExternal> {
+    let slot = external_slot(vector)?;
+    slot.store(handler as *mut (), Ordering::SeqCst);
+    Ok(())
+}
+
+/// Removes the handler of `vector`: its interrupts are reported as unexpected again.
+pub fn clear_handler(vector: u8) -> Result<(), NotExternal> {
+    external_slot(vector)?.store(ptr::null_mut(), Ordering::SeqCst);
+    Ok(())
+}
+
+fn external_slot(vector: u8) -> Result<&'static AtomicPtr<()>, NotExternal> {
+    vector
+        .checked_sub(EXTERNAL_VECTOR_BASE)
+        .and_then(|index| HANDLERS.get(usize::from(index)))
+        .ok_or(NotExternal(vector))
+}
+
 /// The common handler. Stack on entry: vector, error code, then the CPU's frame (RIP, CS,
 /// RFLAGS, RSP, SS). With a recovery address armed it resumes there; otherwise it reports.
 #[unsafe(naked)]
@@ -168,12 +302,16 @@ extern "sysv64" fn unexpected_exception(frame: &ExceptionFrame) -> ! {
     crate::exit(crate::STATUS_EXCEPTION)
 }
 
-/// Fills the IDT with a gate per exception vector (code segment: the current CS) and loads it.
+/// Fills the IDT with a gate per exception vector and per external vector (code segment: the
+/// current CS) and loads it.
 pub fn install() {
     let cs: u16;
     // SAFETY: reading CS has no side effects.
     unsafe { asm!("mov {:x}, cs", out(reg) cs, options(nomem, nostack, preserves_flags)) };
-    for (vector, address) in stub_addresses().into_iter().enumerate() {
+    let addresses = stub_addresses()
+        .into_iter()
+        .chain(external_stub_addresses());
+    for (vector, address) in addresses.enumerate() {
         let low = (address & 0xFFFF)
             | (u64::from(cs) << 16)
             | (GATE_PRESENT_INTERRUPT << 40)
@@ -183,11 +321,11 @@ pub fn install() {
         IDT[vector * 2 + 1].store(high, Ordering::Relaxed);
     }
     let idtr = Idtr {
-        limit: (EXCEPTION_VECTORS * GATE_BYTES - 1) as u16,
+        limit: (IDT_VECTORS * GATE_BYTES - 1) as u16,
         base: IDT.as_ptr() as u64,
     };
     // SAFETY: the IDT is a static (lives forever) holding valid gates to the stubs above, and
-    // the limit covers exactly its 32 entries.
+    // the limit covers exactly its 48 entries.
     unsafe { asm!("lidt [{}]", in(reg) &idtr, options(readonly, nostack, preserves_flags)) };
 }
 

@@ -29,21 +29,38 @@ const PRESENT_WRITABLE: u64 = 0b11;
 /// Page-directory entry: a 2 MiB page.
 const HUGE_PAGE: u64 = 1 << 7;
 const TWO_MIB: u64 = 1 << 21;
-/// GDT entries: null, 64-bit code (0x08), data (0x10), 64-bit TSS (0x18, two slots).
+/// GDT descriptors: 64-bit code, flat data.
 const GDT_CODE64: u64 = 0x00af_9b00_0000_ffff;
 const GDT_DATA: u64 = 0x00cf_9300_0000_ffff;
 const TSS_LIMIT: u64 = 0x67;
 /// 64-bit TSS descriptor type 9 (available), present.
 const TSS_DESCRIPTOR_TYPE: u64 = 0x89;
-const CODE_SELECTOR: u16 = 0x08;
-const DATA_SELECTOR: u16 = 0x10;
-const TSS_SELECTOR: u16 = 0x18;
-const GDT_BYTES: u32 = 5 * 8;
+const DESCRIPTOR_BYTES: u16 = 8;
+
+/// Which selectors the GDT gives the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GdtLayout {
+    /// null, code 0x08, data 0x10, TSS 0x18 (this hypervisor's ELF guests).
+    Flat,
+    /// null, null, code 0x10 (`__BOOT_CS`), data 0x18 (`__BOOT_DS`), TSS 0x20: what the Linux
+    /// 64-bit boot protocol asks for.
+    LinuxBoot,
+}
+
+impl GdtLayout {
+    /// Index of the code descriptor.
+    fn code_index(self) -> u16 {
+        match self {
+            GdtLayout::Flat => 1,
+            GdtLayout::LinuxBoot => 2,
+        }
+    }
+}
 /// Bytes left between the stack pointer and the end of RAM.
 const STACK_RED_ZONE: u64 = 16;
 
 /// Write the tables and give the entry state for `entry`.
-pub fn build(memory: &GuestMemory, entry: u64) -> Result<GuestState, LoadError> {
+pub fn build(memory: &GuestMemory, entry: u64, layout: GdtLayout) -> Result<GuestState, LoadError> {
     if memory.size() < RESERVED_END + TWO_MIB {
         return Err(LoadError::OutOfRam {
             gpa: 0,
@@ -67,12 +84,18 @@ pub fn build(memory: &GuestMemory, entry: u64) -> Result<GuestState, LoadError> 
         | (TSS_DESCRIPTOR_TYPE << 40)
         | (((TSS >> 24) & 0xff) << 56);
     let tss_high = TSS >> 32;
-    for (index, descriptor) in [0, GDT_CODE64, GDT_DATA, tss_low, tss_high]
+    let code = layout.code_index();
+    memory.write(GDT, &[0; 8 * 8])?;
+    for (index, descriptor) in [GDT_CODE64, GDT_DATA, tss_low, tss_high]
         .into_iter()
         .enumerate()
     {
-        memory.write_u64(GDT + index as u64 * 8, descriptor)?;
+        memory.write_u64(GDT + (u64::from(code) + index as u64) * 8, descriptor)?;
     }
+    let code_selector = code * DESCRIPTOR_BYTES;
+    let data_selector = code_selector + DESCRIPTOR_BYTES;
+    let tss_selector = data_selector + DESCRIPTOR_BYTES;
+    let gdt_bytes = u32::from(tss_selector + 2 * DESCRIPTOR_BYTES);
     memory.write(TSS, &[0; TSS_LIMIT as usize + 1])?;
     let flat = |selector, access| Segment {
         selector,
@@ -88,15 +111,15 @@ pub fn build(memory: &GuestMemory, entry: u64) -> Result<GuestState, LoadError> 
         rip: entry,
         rsp: memory.size() - STACK_RED_ZONE,
         rflags: 0,
-        cs: flat(CODE_SELECTOR, access::CODE64),
-        data: flat(DATA_SELECTOR, access::DATA32),
+        cs: flat(code_selector, access::CODE64),
+        data: flat(data_selector, access::DATA32),
         tr: Segment {
-            selector: TSS_SELECTOR,
+            selector: tss_selector,
             base: TSS,
             limit: TSS_LIMIT as u32,
             access: access::TSS_BUSY,
         },
-        gdtr: (GDT, GDT_BYTES - 1),
+        gdtr: (GDT, gdt_bytes - 1),
         idtr: (0, 0),
     })
 }

@@ -4,6 +4,7 @@
 //!   hypervisor builds in guest RAM.
 
 pub mod elf64;
+pub mod linux;
 pub mod long_mode;
 pub mod real_mode;
 
@@ -21,6 +22,12 @@ pub enum GuestImage<'a> {
     Elf64(&'a [u8]),
     /// A flat 16-bit binary loaded at `address` and entered there in real mode.
     RealMode { bytes: &'a [u8], address: u64 },
+    /// A Linux bzImage with an optional initramfs and a kernel command line.
+    Linux {
+        kernel: &'a [u8],
+        initrd: Option<&'a [u8]>,
+        cmdline: &'a str,
+    },
 }
 
 /// Facts the loader passes to the guest (long mode: in RDI/RSI).
@@ -50,6 +57,8 @@ pub enum LoadError {
     UnsupportedRelocation(u32),
     /// The guest memory refused a write.
     Memory(DmaError),
+    /// A Linux kernel that cannot be booted (the reason says why).
+    Linux(linux::LinuxError),
 }
 
 impl fmt::Display for LoadError {
@@ -66,6 +75,7 @@ impl fmt::Display for LoadError {
                 write!(f, "unsupported ELF relocation type {kind}")
             }
             LoadError::Memory(error) => write!(f, "guest memory: {error:?}"),
+            LoadError::Linux(error) => write!(f, "Linux kernel: {error}"),
         }
     }
 }
@@ -85,12 +95,25 @@ pub fn load(
     match image {
         GuestImage::Elf64(bytes) => {
             let entry = elf64::load(bytes, memory)?;
-            let state = long_mode::build(memory, entry)?;
+            let state = long_mode::build(memory, entry, long_mode::GdtLayout::Flat)?;
             Ok(Loaded {
                 state,
                 long_mode: true,
                 rdi: memory.size(),
                 rsi: arguments.hypervisor_physical,
+            })
+        }
+        GuestImage::Linux {
+            kernel,
+            initrd,
+            cmdline,
+        } => {
+            let (state, zero_page) = load_linux(memory, kernel, initrd, cmdline)?;
+            Ok(Loaded {
+                state,
+                long_mode: true,
+                rdi: 0,
+                rsi: zero_page,
             })
         }
         GuestImage::RealMode { bytes, address } => {
@@ -103,4 +126,34 @@ pub fn load(
             })
         }
     }
+}
+
+/// Place a bzImage, its initramfs, command line and zero page; returns the entry state and the
+/// zero page's address (RSI at entry).
+fn load_linux(
+    memory: &GuestMemory,
+    kernel: &[u8],
+    initrd: Option<&[u8]>,
+    cmdline: &str,
+) -> Result<(GuestState, u64), LoadError> {
+    let header = linux::SetupHeader::parse(kernel).map_err(LoadError::Linux)?;
+    let layout = linux::plan(&header, memory.size(), initrd.map(|i| i.len() as u64))
+        .map_err(LoadError::Linux)?;
+    let map = linux::e820(memory.size());
+    let zero_page = linux::zero_page(kernel, &header, &layout, cmdline.len(), &map)
+        .map_err(LoadError::Linux)?;
+    let protected_mode = kernel
+        .get(header.setup_bytes..)
+        .ok_or(LoadError::Linux(linux::LinuxError::NotABzImage))?;
+    memory.write(layout.kernel, protected_mode)?;
+    if let (Some(bytes), Some((start, _))) = (initrd, layout.initrd) {
+        memory.write(start, bytes)?;
+    }
+    memory.write(linux::CMDLINE, cmdline.as_bytes())?;
+    memory.write(linux::CMDLINE + cmdline.len() as u64, &[0])?;
+    memory.write(linux::ZERO_PAGE, &zero_page)?;
+    let mut state = long_mode::build(memory, layout.entry, long_mode::GdtLayout::LinuxBoot)?;
+    // The boot protocol does not promise a stack; keep RSP below the zero page.
+    state.rsp = linux::ZERO_PAGE;
+    Ok((state, linux::ZERO_PAGE))
 }
