@@ -4,7 +4,10 @@
 //!   kernel's command line travels in the ramdisk.
 //! * [`run`] boots an image under QEMU (TCG or KVM) or Bochs, collects COM1, enforces a timeout
 //!   and judges the run by the exit protocol of [`exit`].
+//! * [`linux`] fetches Debian's kernel and busybox into a cache and builds Linux initramfs
+//!   images.
 //! * [`host`] picks the emulator that can run VT-x here and installs missing emulators.
+//! * [`vm_config`] reads and validates VM configuration files for the ramdisk.
 
 pub mod bochs;
 pub mod config;
@@ -12,11 +15,13 @@ pub mod error;
 pub mod exit;
 pub mod host;
 pub mod image;
+pub mod linux;
 pub mod qemu;
 pub mod ramdisk;
 pub mod runner;
 pub mod serial;
 pub mod supervise;
+pub mod vm_config;
 
 pub use config::{
     DEFAULT_CPUS, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, Emulator, Firmware, KERNEL_PATH, RunConfig,

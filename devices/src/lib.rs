@@ -54,6 +54,7 @@ extern crate alloc;
 
 pub mod bus;
 pub mod debug_exit;
+pub mod host_serial;
 pub mod i8042;
 pub mod insn;
 pub mod interface;

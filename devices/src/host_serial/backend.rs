@@ -5,7 +5,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::hub::SharedHostSerial;
+use super::hub::{SharedHostSerial, TAG_CLOSE, TAG_OPEN};
 use crate::interface::{CriticalSectionError, CriticalSectionId, DeviceContext};
 use crate::uart16550::UartBackend;
 
@@ -27,7 +27,7 @@ const DELETE: u8 = 0x7F;
 /// move the host terminal's cursor or rewrite another VM's lines.
 pub const CONTROL_REPLACEMENT: u8 = b'.';
 /// Between the tag and the text.
-const TAG_SEPARATOR: &[u8] = b"] ";
+const TAG_SEPARATOR: [u8; 2] = [TAG_CLOSE, b' '];
 
 /// What a guest byte becomes in the line: `None` to drop it.
 fn sanitize(byte: u8) -> Option<u8> {
@@ -54,11 +54,13 @@ pub struct HostBackedUart {
 impl HostBackedUart {
     /// The back end of the VM in hub slot `slot`, tagging with `name` (validated by the hub).
     pub(super) fn new(hub: SharedHostSerial, slot: usize, name: &str) -> Self {
-        let prefix_len = 1 + name.len() + TAG_SEPARATOR.len();
-        let mut line = Vec::with_capacity(prefix_len + LINE_CAPACITY + 1);
-        line.push(b'[');
+        let mut line = Vec::new();
+        line.push(TAG_OPEN);
         line.extend_from_slice(name.as_bytes());
-        line.extend_from_slice(TAG_SEPARATOR);
+        line.extend_from_slice(&TAG_SEPARATOR);
+        let prefix_len = line.len();
+        // The text and the newline: the line never grows past this.
+        line.reserve_exact(LINE_CAPACITY + 1);
         HostBackedUart {
             hub,
             slot,

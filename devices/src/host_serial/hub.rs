@@ -22,8 +22,8 @@ pub const INPUT_QUEUE_CAPACITY: usize = 256;
 pub const PUMP_BURST: usize = 64;
 
 /// The bracket characters that delimit the tag, not allowed in a name.
-const TAG_OPEN: u8 = b'[';
-const TAG_CLOSE: u8 = b']';
+pub(super) const TAG_OPEN: u8 = b'[';
+pub(super) const TAG_CLOSE: u8 = b']';
 
 /// Why the hub refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +201,12 @@ impl SharedHostSerial {
 
     /// The attached VMs, in attach order.
     pub fn vm_names(&self) -> Vec<String> {
-        self.hub.lock().vms.iter().map(|vm| vm.name.clone()).collect()
+        self.hub
+            .lock()
+            .vms
+            .iter()
+            .map(|vm| vm.name.clone())
+            .collect()
     }
 
     /// Reads up to [`PUMP_BURST`] bytes from the host port and routes them to the selected

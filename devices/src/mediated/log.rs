@@ -20,8 +20,9 @@ pub struct AccessRecord {
     pub size: u8,
     /// `true` for a guest write (`out`), `false` for a read (`in`).
     pub write: bool,
-    /// The value entering the mediator: the guest's value on a write; the host device's on a
-    /// read (`None` when the host was not read because the read was denied).
+    /// The value entering the mediator: the guest's value on a write (its low four bytes for a
+    /// wider, always denied, access); the host device's on a read (`None` when the host was
+    /// not read because the read was denied).
     pub value_in: Option<u32>,
     /// The value leaving it: what reached the host device on a write (`None` when the write was
     /// denied); what the guest got on a read.

@@ -64,13 +64,8 @@ fn mediated(rules: Vec<Rule>) -> (MediatedPorts<FakeHost>, FakeContext) {
 
 #[test]
 fn denied_write_never_reaches_the_host_and_is_recorded() {
-    let (mut device, mut ctx) = mediated(vec![rule(
-        THR,
-        1,
-        AccessKind::Write,
-        Action::Deny,
-    )]);
-    device.pio_write(&mut ctx, THR, &[b'X']);
+    let (mut device, mut ctx) = mediated(vec![rule(THR, 1, AccessKind::Write, Action::Deny)]);
+    device.pio_write(&mut ctx, THR, b"X");
     assert!(device.host().accesses.is_empty());
     assert_eq!(
         device.take_log(),
@@ -90,7 +85,7 @@ fn denied_write_never_reaches_the_host_and_is_recorded() {
 #[test]
 fn allowed_write_and_read_reach_the_host_unchanged_and_are_not_recorded() {
     let (mut device, mut ctx) = mediated(vec![rule(BASE, 8, AccessKind::Both, Action::Allow)]);
-    device.pio_write(&mut ctx, THR, &[b'A']);
+    device.pio_write(&mut ctx, THR, b"A");
     device.pio_write(&mut ctx, BASE + 2, &0xBEEFu16.to_le_bytes());
     let mut dword = [0u8; 4];
     device.pio_read(&mut ctx, BASE + 4, &mut dword);
@@ -167,8 +162,14 @@ fn rewrite_applies_and_mask_then_or_value_on_writes_and_reads() {
         }
     );
     let log = device.take_log();
-    assert_eq!((log[0].value_in, log[0].value_out), (Some(0x3B), Some(0x8B)));
-    assert_eq!((log[1].value_in, log[1].value_out), (Some(0x78), Some(0x88)));
+    assert_eq!(
+        (log[0].value_in, log[0].value_out),
+        (Some(0x3B), Some(0x8B))
+    );
+    assert_eq!(
+        (log[1].value_in, log[1].value_out),
+        (Some(0x78), Some(0x88))
+    );
     assert_eq!(device.counters().rewritten, 2);
 }
 
@@ -196,7 +197,7 @@ fn first_matching_rule_wins() {
         rule(THR, 1, AccessKind::Write, Action::Log),
         rule(BASE, 8, AccessKind::Both, Action::Deny),
     ]);
-    device.pio_write(&mut ctx, THR, &[b'o']);
+    device.pio_write(&mut ctx, THR, b"o");
     device.pio_write(&mut ctx, BASE + 1, &[0x0F]);
     assert_eq!(
         device.host().accesses,
@@ -228,7 +229,7 @@ fn rule_direction_limits_what_it_matches() {
 #[test]
 fn log_action_passes_the_access_and_records_it() {
     let (mut device, mut ctx) = mediated(vec![rule(THR, 1, AccessKind::Both, Action::Log)]);
-    device.pio_write(&mut ctx, THR, &[b'L']);
+    device.pio_write(&mut ctx, THR, b"L");
     assert_eq!(device.host().accesses.len(), 1);
     let log = device.take_log();
     assert_eq!(

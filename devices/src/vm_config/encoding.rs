@@ -118,9 +118,7 @@ pub fn decode(bytes: &[u8]) -> Result<Machine, DecodeError> {
     if bytes.len() > MAX_ENCODED_LEN {
         return Err(DecodeError::TooLarge { len: bytes.len() });
     }
-    let payload = bytes
-        .strip_prefix(&MAGIC)
-        .ok_or(DecodeError::BadMagic)?;
+    let payload = bytes.strip_prefix(&MAGIC).ok_or(DecodeError::BadMagic)?;
     let (version, payload) = payload
         .split_first_chunk::<2>()
         .ok_or(DecodeError::Truncated)?;

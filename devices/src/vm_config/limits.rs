@@ -2,6 +2,8 @@
 //! names and strings may be. [`check_limits`] enforces them; both [`encode`](super::encode) and
 //! [`decode`](super::decode) run it, so the kernel never holds more than these caps allow.
 
+use alloc::format;
+use alloc::string::String;
 use core::fmt;
 
 use super::schema::{Guest, Machine, Method, VmDesc};
@@ -58,7 +60,7 @@ impl Limit {
     }
 
     /// The field's name in a path (`vm[0].device`).
-    const fn field(self) -> &'static str {
+    pub const fn field(self) -> &'static str {
         match self {
             Limit::Vms => "vm",
             Limit::VmName | Limit::DeviceName => "name",
@@ -70,8 +72,8 @@ impl Limit {
         }
     }
 
-    /// What is counted.
-    const fn unit(self) -> &'static str {
+    /// What is counted (`bytes` or `entries`).
+    pub const fn unit(self) -> &'static str {
         match self {
             Limit::VmName | Limit::DeviceName | Limit::FileName | Limit::Cmdline => "bytes",
             Limit::Vms | Limit::Devices | Limit::PolicyRules | Limit::CpuidOverrides => "entries",
@@ -92,18 +94,27 @@ pub struct LimitError {
     pub found: usize,
 }
 
-impl fmt::Display for LimitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl LimitError {
+    /// The path of the field over its cap, e.g. `vm[1].device[0].policy`.
+    pub fn path(&self) -> String {
+        let mut path = String::new();
         if let Some(vm) = self.vm {
-            write!(f, "vm[{vm}].")?;
+            path.push_str(&format!("vm[{vm}]."));
         }
         if let Some(device) = self.device {
-            write!(f, "device[{device}].")?;
+            path.push_str(&format!("device[{device}]."));
         }
+        path.push_str(self.limit.field());
+        path
+    }
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{}: {} {}, at most {}",
-            self.limit.field(),
+            self.path(),
             self.found,
             self.limit.unit(),
             self.limit.max()

@@ -54,7 +54,7 @@ pub const HPET_BASE: u64 = 0xFED0_0000;
 /// overlap them.
 pub const PC_PLATFORM: &[NamedRegion] = &[
     NamedRegion {
-        name: "PIC (master)",
+        name: "master PIC",
         region: ports(0x20, 0x21),
     },
     NamedRegion {
@@ -62,15 +62,15 @@ pub const PC_PLATFORM: &[NamedRegion] = &[
         region: ports(0x40, 0x43),
     },
     NamedRegion {
-        name: "i8042 (data)",
+        name: "i8042 data port",
         region: ports(0x60, 0x60),
     },
     NamedRegion {
-        name: "port B (PIT gate, speaker)",
+        name: "port B",
         region: ports(0x61, 0x61),
     },
     NamedRegion {
-        name: "i8042 (status/command)",
+        name: "i8042 command port",
         region: ports(0x64, 0x64),
     },
     NamedRegion {
@@ -78,7 +78,7 @@ pub const PC_PLATFORM: &[NamedRegion] = &[
         region: ports(0x70, 0x71),
     },
     NamedRegion {
-        name: "PIC (slave)",
+        name: "slave PIC",
         region: ports(0xA0, 0xA1),
     },
     NamedRegion {
@@ -86,7 +86,7 @@ pub const PC_PLATFORM: &[NamedRegion] = &[
         region: ports(0x4D0, 0x4D1),
     },
     NamedRegion {
-        name: "PCI configuration",
+        name: "PCI configuration ports",
         region: ports(0xCF8, 0xCFF),
     },
     NamedRegion {
@@ -106,21 +106,21 @@ pub const MAX_ISA_IRQ: u8 = 15;
 /// must not drive them.
 pub const PC_PLATFORM_IRQS: &[(u8, &str)] = &[
     (0, "PIT"),
-    (1, "i8042 (keyboard)"),
+    (1, "keyboard"),
     (2, "PIC cascade"),
     (8, "RTC"),
-    (12, "i8042 (mouse)"),
+    (12, "mouse"),
 ];
 
 /// Host resources the hypervisor itself uses: never passed through or mediated to a VM
 /// (COM1 may still back VMs' UARTs through the hypervisor's driver).
 pub const HYPERVISOR_OWNED: &[NamedRegion] = &[
     NamedRegion {
-        name: "COM1 (the hypervisor console)",
+        name: "COM1, the hypervisor console",
         region: ports(0x3F8, 0x3FF),
     },
     NamedRegion {
-        name: "PIC (master)",
+        name: "master PIC",
         region: ports(0x20, 0x21),
     },
     NamedRegion {
@@ -128,7 +128,7 @@ pub const HYPERVISOR_OWNED: &[NamedRegion] = &[
         region: ports(0x40, 0x43),
     },
     NamedRegion {
-        name: "port B (PIT gate, speaker)",
+        name: "port B",
         region: ports(0x61, 0x61),
     },
     NamedRegion {
@@ -136,11 +136,11 @@ pub const HYPERVISOR_OWNED: &[NamedRegion] = &[
         region: ports(0x70, 0x71),
     },
     NamedRegion {
-        name: "PIC (slave)",
+        name: "slave PIC",
         region: ports(0xA0, 0xA1),
     },
     NamedRegion {
-        name: "debug exit",
+        name: "debug-exit port",
         region: ports(0xF4, 0xF7),
     },
     NamedRegion {
@@ -148,7 +148,7 @@ pub const HYPERVISOR_OWNED: &[NamedRegion] = &[
         region: ports(0x4D0, 0x4D1),
     },
     NamedRegion {
-        name: "PCI configuration",
+        name: "PCI configuration ports",
         region: ports(0xCF8, 0xCFF),
     },
     NamedRegion {
@@ -175,7 +175,9 @@ impl DeviceKind {
     /// address space (or is empty).
     pub fn region(&self) -> Result<Region, RangeError> {
         Ok(match *self {
-            DeviceKind::Uart16550 { base, .. } => Region::Pio(PortRange::new(base, UART_PORT_COUNT)?),
+            DeviceKind::Uart16550 { base, .. } => {
+                Region::Pio(PortRange::new(base, UART_PORT_COUNT)?)
+            }
             DeviceKind::DebugExit { port } => Region::Pio(PortRange::new(port, DEBUG_EXIT_PORTS)?),
             DeviceKind::TestDevice { base } => {
                 Region::Mmio(MmioRange::new(base, TEST_DEVICE_BYTES)?)
@@ -190,8 +192,12 @@ impl HostDevice {
     /// The host resource the device stands for.
     pub fn region(&self) -> Result<Region, RangeError> {
         Ok(match *self {
-            HostDevice::Com1 => Region::Pio(PortRange::new(UartConfig::COM1.base, UART_PORT_COUNT)?),
-            HostDevice::Com2 => Region::Pio(PortRange::new(UartConfig::COM2.base, UART_PORT_COUNT)?),
+            HostDevice::Com1 => {
+                Region::Pio(PortRange::new(UartConfig::COM1.base, UART_PORT_COUNT)?)
+            }
+            HostDevice::Com2 => {
+                Region::Pio(PortRange::new(UartConfig::COM2.base, UART_PORT_COUNT)?)
+            }
             HostDevice::Ports { base, len } => Region::Pio(PortRange::new(base, len)?),
             HostDevice::Memory { base, len } => Region::Mmio(MmioRange::new(base, len)?),
         })
@@ -205,5 +211,8 @@ impl HostDevice {
 
 /// The first entry of `table` that `region` overlaps.
 pub fn first_overlap(table: &[NamedRegion], region: &Region) -> Option<NamedRegion> {
-    table.iter().copied().find(|entry| entry.region.overlaps(region))
+    table
+        .iter()
+        .copied()
+        .find(|entry| entry.region.overlaps(region))
 }

@@ -1,8 +1,11 @@
-//! Running the VMs the command line names (`vms=a.elf,b.bin@0x7c00`), one after another:
-//! each is created, run to its end and torn down before the next starts, so a VM that crashes
-//! is reported and the ones after it still run. One line reports each VM's end, followed by its
-//! exit statistics.
+//! Running the VMs the command line names (`vms=a.elf,b.bin@0x7c00,c.bzimage`): one after
+//! another (`vm_schedule=sequential`, the default: each is created, run to its end and torn
+//! down before the next starts, so a VM that crashes is reported and the ones after it still
+//! run) or all at once, time-sliced (`vm_schedule=together`). One line reports each VM's end,
+//! followed by its exit statistics.
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::loader::{BootArguments, GuestImage};
@@ -14,14 +17,27 @@ use crate::exit::ExitStatus;
 pub const MAX_VMS: usize = 16;
 /// Longest VM name (the file stem).
 pub const MAX_NAME: usize = 32;
+/// The kernel command line of a Linux VM without a `NAME.cmdline` file.
+pub const DEFAULT_LINUX_CMDLINE: &str = "console=ttyS0";
+
+/// What kind of image a `vms=` item names (from its extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// `NAME.elf`: a 64-bit ELF.
+    Elf,
+    /// `NAME.bin@ADDR`: a flat real-mode binary loaded at ADDR.
+    RealMode { address: u64 },
+    /// `NAME.bzimage`: a Linux kernel; the ramdisk members `NAME.initrd` (optional) and
+    /// `NAME.cmdline` (optional, default [`DEFAULT_LINUX_CMDLINE`]) complete it.
+    Linux,
+}
 
 /// One `vms=` item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VmItem<'a> {
     pub name: &'a str,
     pub file: &'a str,
-    /// Where a flat real-mode binary goes; `None` for an ELF.
-    pub real_mode_address: Option<u64>,
+    pub kind: ItemKind,
 }
 
 /// Why a `vms=` list is unusable; the text names the item.
@@ -31,8 +47,7 @@ pub enum ListError<'a> {
     BadItem(&'a str),
 }
 
-/// Parse `a.elf,b.bin@0x7c00`: `.elf` files are long-mode ELF guests, `.bin@ADDRESS` flat
-/// real-mode binaries.
+/// Parse `a.elf,b.bin@0x7c00,c.bzimage`.
 pub fn parse_list(list: &str) -> Result<Vec<VmItem<'_>>, ListError<'_>> {
     let mut items = Vec::new();
     for item in list.split(',').filter(|item| !item.is_empty()) {
@@ -49,18 +64,95 @@ pub fn parse_list(list: &str) -> Result<Vec<VmItem<'_>>, ListError<'_>> {
             None => (item, None),
         };
         let (name, extension) = file.rsplit_once('.').ok_or(ListError::BadItem(item))?;
-        let valid = !name.is_empty() && name.len() <= MAX_NAME;
-        match (extension, address) {
-            ("elf", None) | ("bin", Some(_)) if valid => {}
-            _ => return Err(ListError::BadItem(item)),
+        if name.is_empty() || name.len() > MAX_NAME {
+            return Err(ListError::BadItem(item));
         }
-        items.push(VmItem {
-            name,
-            file,
-            real_mode_address: address,
-        });
+        let kind = match (extension, address) {
+            ("elf", None) => ItemKind::Elf,
+            ("bzimage", None) => ItemKind::Linux,
+            ("bin", Some(address)) => ItemKind::RealMode { address },
+            _ => return Err(ListError::BadItem(item)),
+        };
+        items.push(VmItem { name, file, kind });
     }
     Ok(items)
+}
+
+/// The image an item names, from the boot files.
+fn image<'a>(item: &VmItem<'_>, files: &'a BootFiles) -> Result<GuestImage<'a>, String> {
+    let bytes = files
+        .file(item.file)
+        .ok_or_else(|| format!("no file `{}` in the boot ramdisk", item.file))?;
+    Ok(match item.kind {
+        ItemKind::Elf => GuestImage::Elf64(bytes),
+        ItemKind::RealMode { address } => GuestImage::RealMode { bytes, address },
+        ItemKind::Linux => {
+            let initrd = files.file(&format!("{}.initrd", item.name));
+            let cmdline = files
+                .file(&format!("{}.cmdline", item.name))
+                .map(|text| {
+                    core::str::from_utf8(text)
+                        .map_err(|_| format!("{}.cmdline is not UTF-8", item.name))
+                })
+                .transpose()?
+                .map_or(DEFAULT_LINUX_CMDLINE, str::trim);
+            GuestImage::Linux {
+                kernel: bytes,
+                initrd,
+                cmdline,
+            }
+        }
+    })
+}
+
+fn create(
+    item: &VmItem<'_>,
+    index: usize,
+    ram_bytes: u64,
+    files: &BootFiles,
+    arguments: BootArguments,
+) -> Result<Vm, String> {
+    let image = image(item, files)?;
+    let spec = VmSpec {
+        name: item.name,
+        ram_bytes,
+        image,
+        vpid: (index + 1) as u16,
+    };
+    let vm = Vm::create(&spec, arguments).map_err(|error| format!("{error}"))?;
+    log::info!("VM {}: created ({} MiB RAM)", item.name, ram_bytes >> 20);
+    Ok(vm)
+}
+
+/// Run every VM of `items` in turn; success only if each exits with status 0.
+pub fn run_all(
+    items: &[VmItem<'_>],
+    ram_bytes: u64,
+    files: &BootFiles,
+    arguments: BootArguments,
+) -> ExitStatus {
+    let mut all_passed = true;
+    for (index, item) in items.iter().enumerate() {
+        let mut vm = match create(item, index, ram_bytes, files, arguments) {
+            Ok(vm) => vm,
+            Err(why) => {
+                crate::println!("VM {}: not started: {why}", item.name);
+                all_passed = false;
+                continue;
+            }
+        };
+        let end = match vm.vcpu.switch_in() {
+            Ok(()) => vm.run(),
+            Err(fail) => VmEnd::Stopped(format!("cannot load its VMCS: {fail}")),
+        };
+        scheduler::report_end(&vm, &end);
+        all_passed &= end == VmEnd::Exited { status: 0 };
+    }
+    if all_passed {
+        ExitStatus::Success
+    } else {
+        ExitStatus::VmFailed
+    }
 }
 
 /// Create every VM of `items` and run them time-sliced on this CPU; success only if each
@@ -94,105 +186,19 @@ pub fn run_together(
     }
 }
 
-fn create(
-    item: &VmItem<'_>,
-    index: usize,
-    ram_bytes: u64,
-    files: &BootFiles,
-    arguments: BootArguments,
-) -> Result<Vm, alloc::string::String> {
-    let bytes = files
-        .file(item.file)
-        .ok_or_else(|| alloc::format!("no file `{}` in the boot ramdisk", item.file))?;
-    let image = match item.real_mode_address {
-        Some(address) => GuestImage::RealMode { bytes, address },
-        None => GuestImage::Elf64(bytes),
-    };
-    let spec = VmSpec {
-        name: item.name,
-        ram_bytes,
-        image,
-        vpid: (index + 1) as u16,
-    };
-    let vm = Vm::create(&spec, arguments).map_err(|error| alloc::format!("{error}"))?;
-    log::info!(
-        "VM {}: created ({} MiB RAM, {} bytes of image)",
-        item.name,
-        ram_bytes >> 20,
-        bytes.len()
-    );
-    Ok(vm)
-}
-
-/// Run every VM of `items`; success only if each exits with status 0.
-pub fn run_all(
-    items: &[VmItem<'_>],
-    ram_bytes: u64,
-    files: &BootFiles,
-    arguments: BootArguments,
-) -> ExitStatus {
-    let mut all_passed = true;
-    for (index, item) in items.iter().enumerate() {
-        let Some(bytes) = files.file(item.file) else {
-            crate::println!(
-                "VM {}: not started: no file `{}` in the boot ramdisk",
-                item.name,
-                item.file
-            );
-            all_passed = false;
-            continue;
-        };
-        let image = match item.real_mode_address {
-            Some(address) => GuestImage::RealMode { bytes, address },
-            None => GuestImage::Elf64(bytes),
-        };
-        let spec = VmSpec {
-            name: item.name,
-            ram_bytes,
-            image,
-            vpid: (index + 1) as u16,
-        };
-        let mut vm = match Vm::create(&spec, arguments) {
-            Ok(vm) => vm,
-            Err(error) => {
-                crate::println!("VM {}: not started: {error}", item.name);
-                all_passed = false;
-                continue;
-            }
-        };
-        log::info!(
-            "VM {}: started ({} MiB RAM, {} bytes of image)",
-            item.name,
-            ram_bytes >> 20,
-            bytes.len()
-        );
-        let end = match vm.vcpu.switch_in() {
-            Ok(()) => vm.run(),
-            Err(fail) => VmEnd::Stopped(alloc::format!("cannot load its VMCS: {fail}")),
-        };
-        scheduler::report_end(&vm, &end);
-        all_passed &= end == VmEnd::Exited { status: 0 };
-    }
-    if all_passed {
-        ExitStatus::Success
-    } else {
-        ExitStatus::VmFailed
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn lists_name_elf_and_real_mode_guests() {
-        let items = parse_list("hello.elf,realmode.bin@0x7c00").unwrap();
+    fn lists_name_elf_real_mode_and_linux_guests() {
+        let items = parse_list("hello.elf,realmode.bin@0x7c00,debian.bzimage").unwrap();
         assert_eq!(
             items[0],
             VmItem {
                 name: "hello",
                 file: "hello.elf",
-                real_mode_address: None
+                kind: ItemKind::Elf
             }
         );
         assert_eq!(
@@ -200,7 +206,15 @@ mod tests {
             VmItem {
                 name: "realmode",
                 file: "realmode.bin",
-                real_mode_address: Some(0x7c00)
+                kind: ItemKind::RealMode { address: 0x7c00 }
+            }
+        );
+        assert_eq!(
+            items[2],
+            VmItem {
+                name: "debian",
+                file: "debian.bzimage",
+                kind: ItemKind::Linux
             }
         );
     }

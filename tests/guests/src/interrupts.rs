@@ -54,3 +54,16 @@ pub fn without<R>(f: impl FnOnce() -> R) -> R {
 pub fn spin_hint() {
     core::hint::spin_loop();
 }
+
+/// Spins until `done()` holds, asking at most `limit` times (with a `pause` between): whether
+/// it held. The loop itself causes no VM exit, so an interrupt that ends it reached the guest
+/// while it was running.
+pub fn spin_until(limit: u64, mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..limit {
+        if done() {
+            return true;
+        }
+        spin_hint();
+    }
+    done()
+}

@@ -16,9 +16,15 @@
 //! - [`port`]: port I/O of every width and string I/O;
 //! - [`check`]: a pass/fail tally that prints every check, so a failing run reads like a report;
 //! - [`escape`]: the isolation probes shared by the `escape_*` guests;
+//! - for the interrupt guests: [`interrupts`] (STI/CLI/HLT), [`pic`] (the 8259A pair at
+//!   vectors 0x20/0x28), [`pit`] (counter 0 on IRQ 0), [`rtc`] (time of day, IRQ 8) and
+//!   [`test_device`] (the MMIO test device's DMA and interrupt registers); [`idt::set_handler`]
+//!   installs their handlers;
 //! - the panic handler: prints the message and location, exits with [`STATUS_PANIC`].
 //!
-//! Everything is single-threaded and runs with interrupts off: the kit keeps no locks.
+//! Everything is single-threaded and the kit keeps no locks. Guests run with interrupts off
+//! unless they enable them; state a handler shares with the main program is atomics, and
+//! multi-access port sequences run under [`interrupts::without`].
 
 #![no_std]
 
@@ -26,8 +32,13 @@ pub mod check;
 pub mod escape;
 pub mod hypercall;
 pub mod idt;
+pub mod interrupts;
+pub mod pic;
+pub mod pit;
 pub mod port;
+pub mod rtc;
 pub mod serial;
+pub mod test_device;
 
 use core::panic::PanicInfo;
 

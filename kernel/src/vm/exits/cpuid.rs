@@ -26,6 +26,10 @@ const LEAF1_ECX_SMX: u32 = 1 << 6;
 const LEAF1_ECX_X2APIC: u32 = 1 << 21;
 /// Leaf 1 ECX bit 24: TSC deadline.
 const LEAF1_ECX_TSC_DEADLINE: u32 = 1 << 24;
+/// Leaf 1 ECX bit 27: OSXSAVE, a copy of the (guest's) CR4.OSXSAVE.
+const LEAF1_ECX_OSXSAVE: u32 = 1 << 27;
+/// CR4.OSXSAVE.
+const CR4_OSXSAVE: u64 = 1 << 18;
 /// Leaf 1 ECX bit 31: running under a hypervisor.
 const LEAF1_ECX_HYPERVISOR: u32 = 1 << 31;
 /// Leaf 1 EDX bit 9: on-chip APIC.
@@ -59,13 +63,19 @@ pub struct CpuidOverride {
     pub result: CpuidResult,
 }
 
-/// The guest's answer for `leaf`/`subleaf` given the host's.
+/// The guest's answer for `leaf`/`subleaf` given the host's and the guest's CR4.
 pub fn filter(
     leaf: u32,
     subleaf: u32,
     host: CpuidResult,
+    guest_cr4: u64,
     overrides: &[CpuidOverride],
 ) -> CpuidResult {
+    let osxsave = if guest_cr4 & CR4_OSXSAVE != 0 {
+        LEAF1_ECX_OSXSAVE
+    } else {
+        0
+    };
     let mut result = match leaf {
         HYPERVISOR_BASE => {
             let word = |i: usize| {
@@ -91,8 +101,10 @@ pub fn filter(
                     | LEAF1_ECX_VMX
                     | LEAF1_ECX_SMX
                     | LEAF1_ECX_X2APIC
-                    | LEAF1_ECX_TSC_DEADLINE))
-                | LEAF1_ECX_HYPERVISOR,
+                    | LEAF1_ECX_TSC_DEADLINE
+                    | LEAF1_ECX_OSXSAVE))
+                | LEAF1_ECX_HYPERVISOR
+                | osxsave,
             edx: host.edx & !(LEAF1_EDX_APIC | LEAF1_EDX_MTRR | LEAF1_EDX_ACPI),
             ..host
         },
@@ -128,7 +140,9 @@ pub fn handle(vm: &mut Vm) -> Flow {
             edx: raw.edx,
         }
     };
-    let answer = filter(leaf, subleaf, host, &vm.cpuid_overrides);
+    // OSXSAVE is not a hypervisor-owned bit: the guest writes it straight into its CR4.
+    let guest_cr4 = crate::vm::vcpu::read(crate::vmx::fields::VmcsField::GuestCr4);
+    let answer = filter(leaf, subleaf, host, guest_cr4, &vm.cpuid_overrides);
     registers[gpr::RAX] = u64::from(answer.eax);
     registers[gpr::RBX] = u64::from(answer.ebx);
     registers[gpr::RCX] = u64::from(answer.ecx);
@@ -150,17 +164,24 @@ mod tests {
 
     #[test]
     fn leaf1_hides_vmx_and_sets_hypervisor_bit() {
-        let guest = filter(1, 0, HOST_LEAF1, &[]);
+        let guest = filter(1, 0, HOST_LEAF1, 0, &[]);
         assert_eq!(guest.ecx & LEAF1_ECX_VMX, 0);
         assert_eq!(guest.ecx & LEAF1_ECX_HYPERVISOR, LEAF1_ECX_HYPERVISOR);
         assert_eq!(guest.ecx & LEAF1_ECX_MONITOR, 0);
         assert_eq!(guest.edx & (LEAF1_EDX_APIC | LEAF1_EDX_MTRR), 0);
         assert_eq!(guest.eax, HOST_LEAF1.eax);
+        assert_eq!(
+            guest.ecx & LEAF1_ECX_OSXSAVE,
+            0,
+            "OSXSAVE follows the guest's CR4, not the host's"
+        );
+        let with_osxsave = filter(1, 0, HOST_LEAF1, CR4_OSXSAVE, &[]);
+        assert_eq!(with_osxsave.ecx & LEAF1_ECX_OSXSAVE, LEAF1_ECX_OSXSAVE);
     }
 
     #[test]
     fn hypervisor_leaf_carries_the_signature() {
-        let leaf = filter(HYPERVISOR_BASE, 0, CpuidResult::default(), &[]);
+        let leaf = filter(HYPERVISOR_BASE, 0, CpuidResult::default(), 0, &[]);
         assert_eq!(leaf.eax, HYPERVISOR_MAX);
         let mut bytes = [0u8; 12];
         bytes[..4].copy_from_slice(&leaf.ebx.to_le_bytes());
@@ -168,7 +189,7 @@ mod tests {
         bytes[8..].copy_from_slice(&leaf.edx.to_le_bytes());
         assert_eq!(&bytes, HYPERVISOR_SIGNATURE);
         assert_eq!(
-            filter(0x4000_0010, 0, HOST_LEAF1, &[]),
+            filter(0x4000_0010, 0, HOST_LEAF1, 0, &[]),
             CpuidResult::default()
         );
     }
@@ -186,14 +207,14 @@ mod tests {
             subleaf: Some(1),
             result: wanted,
         }];
-        assert_eq!(filter(7, 1, HOST_LEAF1, &overrides), wanted);
-        assert_ne!(filter(7, 0, HOST_LEAF1, &overrides), wanted);
+        assert_eq!(filter(7, 1, HOST_LEAF1, 0, &overrides), wanted);
+        assert_ne!(filter(7, 0, HOST_LEAF1, 0, &overrides), wanted);
         let any = [CpuidOverride {
             leaf: 1,
             subleaf: None,
             result: wanted,
         }];
-        assert_eq!(filter(1, 9, HOST_LEAF1, &any), wanted);
+        assert_eq!(filter(1, 9, HOST_LEAF1, 0, &any), wanted);
     }
 
     #[test]
@@ -204,9 +225,9 @@ mod tests {
             ecx: 7,
             edx: 6,
         };
-        assert_eq!(filter(0x8000_0001, 0, host, &[]), host);
+        assert_eq!(filter(0x8000_0001, 0, host, 0, &[]), host);
         assert_eq!(
-            filter(LEAF_PERFORMANCE_MONITORING, 0, host, &[]),
+            filter(LEAF_PERFORMANCE_MONITORING, 0, host, 0, &[]),
             CpuidResult::default()
         );
     }

@@ -1,0 +1,290 @@
+//! The configuration file as written: TOML (v1.0 spec) read with `serde` into these structs,
+//! which refuse unknown keys. Numbers stay wide here (`u64`) so that range checks happen in
+//! validation, with messages that name the field.
+//!
+//! ```toml
+//! [[vm]]
+//! name = "left"              # 1-32 of A-Z a-z 0-9 _ -
+//! ram_mib = 32               # even, 2..=2048; default 32
+//! vcpus = 1                  # default 1 (the only count supported yet)
+//! elf = "builtin:hello"      # or realmode = { file = "boot.bin", load_address = 0x7c00 }
+//!                            # or linux = { kernel = "bzImage", initrd = "initrd", cmdline = "" }
+//!
+//! [[vm.device]]
+//! name = "com1"
+//! kind = "uart16550"         # uart16550 (base, irq) | debug-exit (port) | test-device (base)
+//!                            # | port-range (base, len) | memory-range (base, len)
+//! base = 0x3f8
+//! irq = 4
+//! method = "host-backed"     # emulated (default) | host-backed | passthrough | mediated
+//! host = "com1"              # com1 | com2 | ports | memory (the last two: the device's range)
+//!
+//! [[vm.device]]
+//! name = "com2"
+//! kind = "uart16550"
+//! base = 0x2f8
+//! irq = 3
+//! method = "mediated"
+//! host = "com2"
+//! policy = [
+//!   { ports = [0x2f8, 0x2f8], access = "write", action = "allow" },
+//!   { ports = [0x2f9, 0x2ff], access = "both", action = "rewrite", and_mask = 0x0f, or_value = 0 },
+//! ]                          # first match wins; no match denies
+//!
+//! [[vm.cpuid]]
+//! leaf = 0x40000000          # subleaf = N to match one sub-leaf only
+//! eax = 0x40000001
+//! ebx = 0
+//! ecx = 0
+//! edx = 0
+//! ```
+
+use serde::Deserialize;
+
+/// RAM when `ram_mib` is not given (the platform's default).
+pub const DEFAULT_RAM_MIB: u32 = 32;
+/// vCPUs when `vcpus` is not given.
+pub const DEFAULT_VCPUS: u32 = 1;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The `[[vm]]` tables.
+    #[serde(default)]
+    pub vm: Vec<VmEntry>,
+}
+
+const fn default_ram_mib() -> u32 {
+    DEFAULT_RAM_MIB
+}
+
+const fn default_vcpus() -> u32 {
+    DEFAULT_VCPUS
+}
+
+/// One `[[vm]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmEntry {
+    /// The VM's name.
+    pub name: String,
+    /// RAM in MiB.
+    #[serde(default = "default_ram_mib")]
+    pub ram_mib: u32,
+    /// vCPUs.
+    #[serde(default = "default_vcpus")]
+    pub vcpus: u32,
+    /// A 64-bit ELF guest: a path relative to the file, or `builtin:NAME`.
+    pub elf: Option<String>,
+    /// A real-mode guest.
+    pub realmode: Option<RealModeEntry>,
+    /// A Linux guest.
+    pub linux: Option<LinuxEntry>,
+    /// The `[[vm.device]]` tables.
+    #[serde(default)]
+    pub device: Vec<DeviceEntry>,
+    /// The `[[vm.cpuid]]` tables.
+    #[serde(default)]
+    pub cpuid: Vec<CpuidEntry>,
+}
+
+/// `realmode = { file = …, load_address = … }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealModeEntry {
+    /// The flat binary: a path relative to the file, or `builtin:NAME`.
+    pub file: String,
+    /// Where it is loaded and entered.
+    pub load_address: u32,
+}
+
+/// `linux = { kernel = …, initrd = …, cmdline = … }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinuxEntry {
+    /// The bzImage.
+    pub kernel: String,
+    /// The initial ramdisk.
+    pub initrd: Option<String>,
+    /// The kernel command line.
+    #[serde(default)]
+    pub cmdline: String,
+}
+
+/// The `kind` of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KindName {
+    /// `uart16550`.
+    Uart16550,
+    /// `debug-exit`.
+    DebugExit,
+    /// `test-device`.
+    TestDevice,
+    /// `port-range`.
+    PortRange,
+    /// `memory-range`.
+    MemoryRange,
+}
+
+impl KindName {
+    /// As written in the file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KindName::Uart16550 => "uart16550",
+            KindName::DebugExit => "debug-exit",
+            KindName::TestDevice => "test-device",
+            KindName::PortRange => "port-range",
+            KindName::MemoryRange => "memory-range",
+        }
+    }
+}
+
+/// The `method` of a device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodName {
+    /// `emulated` (the default).
+    #[default]
+    Emulated,
+    /// `host-backed`.
+    HostBacked,
+    /// `passthrough`.
+    Passthrough,
+    /// `mediated`.
+    Mediated,
+}
+
+impl MethodName {
+    /// As written in the file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MethodName::Emulated => "emulated",
+            MethodName::HostBacked => "host-backed",
+            MethodName::Passthrough => "passthrough",
+            MethodName::Mediated => "mediated",
+        }
+    }
+
+    /// The method as a noun, for messages (`mediation`).
+    pub const fn noun(self) -> &'static str {
+        match self {
+            MethodName::Emulated => "emulation",
+            MethodName::HostBacked => "host backing",
+            MethodName::Passthrough => "passthrough",
+            MethodName::Mediated => "mediation",
+        }
+    }
+}
+
+/// The `host` of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostName {
+    /// `com1`: ports 0x3F8–0x3FF.
+    Com1,
+    /// `com2`: ports 0x2F8–0x2FF.
+    Com2,
+    /// `ports`: the host ports equal to the device's.
+    Ports,
+    /// `memory`: the host memory equal to the device's.
+    Memory,
+}
+
+/// One `[[vm.device]]` table; which fields apply depends on `kind` and `method`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    /// The device's name.
+    pub name: String,
+    /// What the guest sees.
+    pub kind: KindName,
+    /// First port (uart16550, port-range) or address (test-device, memory-range).
+    pub base: Option<u64>,
+    /// ISA interrupt line (uart16550).
+    pub irq: Option<u64>,
+    /// First port (debug-exit).
+    pub port: Option<u64>,
+    /// Number of ports (port-range) or bytes (memory-range).
+    pub len: Option<u64>,
+    /// How it is built.
+    #[serde(default)]
+    pub method: MethodName,
+    /// The host device (host-backed, passthrough, mediated).
+    pub host: Option<HostName>,
+    /// The mediation rules (mediated).
+    pub policy: Option<Vec<RuleEntry>>,
+}
+
+/// `access` of a policy rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessName {
+    /// `read`.
+    Read,
+    /// `write`.
+    Write,
+    /// `both`.
+    Both,
+}
+
+/// `action` of a policy rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionName {
+    /// `allow`.
+    Allow,
+    /// `deny`.
+    Deny,
+    /// `log`.
+    Log,
+    /// `rewrite` (with `and_mask` and `or_value`).
+    Rewrite,
+}
+
+impl ActionName {
+    /// As written in the file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActionName::Allow => "allow",
+            ActionName::Deny => "deny",
+            ActionName::Log => "log",
+            ActionName::Rewrite => "rewrite",
+        }
+    }
+}
+
+/// One rule of `policy = [...]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    /// `[first, last]`, inclusive.
+    pub ports: [u16; 2],
+    /// Which accesses.
+    pub access: AccessName,
+    /// What happens.
+    pub action: ActionName,
+    /// Bits kept (rewrite).
+    pub and_mask: Option<u32>,
+    /// Bits set (rewrite).
+    pub or_value: Option<u32>,
+}
+
+/// One `[[vm.cpuid]]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuidEntry {
+    /// EAX on input.
+    pub leaf: u32,
+    /// ECX on input; absent matches every sub-leaf.
+    pub subleaf: Option<u32>,
+    /// EAX returned.
+    pub eax: u32,
+    /// EBX returned.
+    pub ebx: u32,
+    /// ECX returned.
+    pub ecx: u32,
+    /// EDX returned.
+    pub edx: u32,
+}

@@ -1,0 +1,166 @@
+//! Checks across devices: within one VM, no two devices of one name, no two devices (or a device and an always-present PC
+//! device, or guest RAM) on the same resources and no shared interrupt line; across the whole
+//! machine, a host device passed through or mediated belongs to one device of one VM, while
+//! host-backed devices may share one (that is what the method is for).
+
+use devices::interface::Region;
+use devices::vm_config::resources::first_overlap;
+use devices::vm_config::{DeviceDesc, DeviceKind, Machine, Method, PC_PLATFORM, PC_PLATFORM_IRQS};
+
+use super::describe::{host_text, region_text};
+use super::device::DevicePath;
+use super::error::{Invalid, Problem};
+
+/// Bytes in a MiB.
+const MIB: u64 = 1 << 20;
+
+/// The field naming where a device sits.
+const fn location_field(kind: &DeviceKind) -> &'static str {
+    match kind {
+        DeviceKind::DebugExit { .. } => "port",
+        _ => "base",
+    }
+}
+
+/// `vm[0].device[1] "com2"`.
+fn device_text(at: DevicePath, device: &DeviceDesc) -> String {
+    format!("{} {:?}", at.path(), device.name)
+}
+
+const fn method_name(method: &Method) -> &'static str {
+    match method {
+        Method::Emulated => "emulated",
+        Method::HostBacked { .. } => "host-backed",
+        Method::Passthrough { .. } => "passthrough",
+        Method::Mediated { .. } => "mediated",
+    }
+}
+
+/// Checks the devices of VM `vm` (with `ram_mib` of RAM) against the PC platform, its RAM and
+/// each other. `devices` holds each device with the guest resource it occupies.
+pub fn check_vm(vm: usize, ram_mib: u32, devices: &[(DeviceDesc, Region)]) -> Result<(), Invalid> {
+    let ram_bytes = u64::from(ram_mib).saturating_mul(MIB);
+    for (index, (device, region)) in devices.iter().enumerate() {
+        let at = DevicePath { vm, index };
+        let place = location_field(&device.kind);
+        if let Some(platform) = first_overlap(PC_PLATFORM, region) {
+            return Err(at.invalid(
+                place,
+                Problem::OverlapsPlatform {
+                    range: region_text(region),
+                    device: platform.name,
+                    device_range: region_text(&platform.region),
+                },
+            ));
+        }
+        if let Region::Mmio(memory) = region
+            && memory.first() < ram_bytes
+        {
+            return Err(at.invalid(
+                place,
+                Problem::OverlapsRam {
+                    range: region_text(region),
+                    ram_mib,
+                },
+            ));
+        }
+        let earlier = devices.get(..index).unwrap_or_default();
+        if let Some(first) = earlier.iter().position(|(other, _)| other.name == device.name) {
+            return Err(at.invalid(
+                "name",
+                Problem::DuplicateName {
+                    name: device.name.clone(),
+                    first: DevicePath { vm, index: first }.path(),
+                },
+            ));
+        }
+        if let Some((other_index, (other, other_region))) = earlier
+            .iter()
+            .enumerate()
+            .find(|(_, (_, other_region))| other_region.overlaps(region))
+        {
+            return Err(at.invalid(
+                place,
+                Problem::OverlapsDevice {
+                    range: region_text(region),
+                    other: device_text(DevicePath { vm, index: other_index }, other),
+                    other_range: region_text(other_region),
+                },
+            ));
+        }
+        let DeviceKind::Uart16550 { irq, .. } = device.kind else {
+            continue;
+        };
+        if let Some((_, platform)) = PC_PLATFORM_IRQS.iter().find(|(line, _)| *line == irq) {
+            return Err(at.invalid(
+                "irq",
+                Problem::PlatformIrq {
+                    irq,
+                    device: platform,
+                },
+            ));
+        }
+        if let Some((other_index, (other, _))) = earlier.iter().enumerate().find(|(_, (other, _))| {
+            matches!(other.kind, DeviceKind::Uart16550 { irq: other_irq, .. } if other_irq == irq)
+        }) {
+            return Err(at.invalid(
+                "irq",
+                Problem::SharedIrq {
+                    irq,
+                    other: device_text(DevicePath { vm, index: other_index }, other),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A device using a host device.
+struct HostUser<'a> {
+    at: DevicePath,
+    vm_name: &'a str,
+    device: &'a DeviceDesc,
+    region: Region,
+}
+
+/// Refuses a host device passed through or mediated to one device while another device (of any
+/// VM, by any method) uses it too.
+pub fn check_host_sharing(machine: &Machine) -> Result<(), Invalid> {
+    let mut users: Vec<HostUser<'_>> = Vec::new();
+    for (vm, desc) in machine.vms.iter().enumerate() {
+        for (index, device) in desc.devices.iter().enumerate() {
+            let Some(host) = device.method.host() else {
+                continue;
+            };
+            let at = DevicePath { vm, index };
+            let Ok(region) = host.region() else {
+                continue;
+            };
+            let exclusive = device.method.is_exclusive();
+            if let Some(other) = users.iter().find(|other| {
+                other.region.overlaps(&region) && (exclusive || other.device.method.is_exclusive())
+            }) {
+                return Err(at.invalid(
+                    "host",
+                    Problem::HostDeviceTaken {
+                        host: host_text(host),
+                        other: format!(
+                            "{} (device {:?} of VM {:?})",
+                            other.at.path(),
+                            other.device.name,
+                            other.vm_name
+                        ),
+                        other_method: method_name(&other.device.method),
+                    },
+                ));
+            }
+            users.push(HostUser {
+                at,
+                vm_name: &desc.name,
+                device,
+                region,
+            });
+        }
+    }
+    Ok(())
+}
