@@ -1,13 +1,13 @@
 //! The interrupt and DMA test guests (`tests/guests/src/bin/{pit_irq,hlt_wake,irq_masked_long,
-//! level_irq,dma}.rs`) under the hypervisor in Bochs (emulated VT-x): one test per guest,
+//! level_irq,dma,sti_shadow}.rs`) under the hypervisor in Bochs (emulated VT-x): one test per guest,
 //! judged by the console lines the platform contract defines (`VM <name>: exited with status
 //! <n>`, `[<name>] text`) and by the guest's own `ok:`/`FAIL:` lines.
 //!
 //! What they exercise in the hypervisor: external-interrupt injection from the 8259A pair
 //! (IRQ 0 PIT, IRQ 5/11 MMIO test device, IRQ 8 RTC), interrupt-window exiting while the guest
 //! has IF = 0, HLT idling until an interrupt, the VMX-preemption timer aimed at device
-//! deadlines, level-triggered re-requests, and device DMA into guest RAM with its bounds
-//! checks.
+//! deadlines, level-triggered re-requests, the end of the STI shadow at an emulated
+//! instruction, and device DMA into guest RAM with its bounds checks.
 
 use std::path::Path;
 
@@ -19,6 +19,7 @@ const HLT_WAKE: &str = env!("CARGO_BIN_FILE_GUESTS_hlt_wake");
 const IRQ_MASKED_LONG: &str = env!("CARGO_BIN_FILE_GUESTS_irq_masked_long");
 const LEVEL_IRQ: &str = env!("CARGO_BIN_FILE_GUESTS_level_irq");
 const DMA: &str = env!("CARGO_BIN_FILE_GUESTS_dma");
+const STI_SHADOW: &str = env!("CARGO_BIN_FILE_GUESTS_sti_shadow");
 
 /// The summary line of a guest whose checks all passed (`guests::check::Checks::finish`).
 const NOTHING_FAILED: &str = " passed, 0 failed";
@@ -104,9 +105,25 @@ fn dma_guest_sees_the_pattern_land_and_refused_transfers_leave_ram_unchanged() {
         .expect_line("[dma] ok: the handler found the seed's pattern in the buffer")
         .expect_line("[dma] ok: the bytes around the target are untouched")
         .expect_line("[dma] ok: DMA above RAM (IRQ 11): completion interrupt with status Some(2)")
-        .expect_line("[dma] ok: DMA straddling the end of RAM: completion interrupt with status Some(2)")
+        .expect_line(
+            "[dma] ok: DMA straddling the end of RAM: completion interrupt with status Some(2)",
+        )
         .expect_line("[dma] ok: the last 16 bytes of RAM are unchanged")
         .expect_line("[dma] ok: DMA into the MMIO window: completion interrupt with status Some(2)")
         .expect_line("[dma] ok: DMA of 64 KiB + 1: completion interrupt with status Some(3)")
         .expect_line("[dma] ok: completion interrupts: 0x5");
+}
+
+#[test]
+fn sti_shadow_guest_gets_the_pending_interrupt_right_after_an_exiting_instruction() {
+    let outcome = run_elf("sti_shadow", STI_SHADOW);
+    expect_all_checks_pass(&outcome, "sti_shadow");
+    outcome
+        .expect_line("[sti_shadow] ok: sti; nop; cli: IRQ 0 delivered before the cli in 10 of 10")
+        .expect_line(
+            "[sti_shadow] ok: sti; in al, 0x61; cli: IRQ 0 delivered before the cli in 10 of 10",
+        )
+        .expect_line(
+            "[sti_shadow] ok: sti; hlt; cli: the wake-up IRQ 0 delivered before the cli in 10 of 10",
+        );
 }

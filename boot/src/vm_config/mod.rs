@@ -34,6 +34,8 @@ pub mod placement;
 pub mod vm;
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests_devices;
 #[cfg(test)]
 mod tests_files;

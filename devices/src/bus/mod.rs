@@ -492,6 +492,21 @@ impl Bus {
         })
     }
 
+    /// Run `f` with the context of device `id`, for the VMM's direct calls into a model it
+    /// shares with the bus (`crate::shared::Shared`): what the model obtains then (a timer, a
+    /// claim) is accounted to it exactly as during a guest access.
+    pub fn with_context<R>(
+        &mut self,
+        services: &mut dyn VmServices,
+        id: DeviceId,
+        f: impl FnOnce(&mut dyn DeviceContext) -> R,
+    ) -> Result<R, BusError> {
+        if self.id_of(id.slot) != Some(id) {
+            return Err(BusError::UnknownDevice(id));
+        }
+        self.call(services, id.slot, |_, ctx| f(ctx)).ok_or(BusError::UnknownDevice(id))
+    }
+
     /// Calls `f` on the device in `slot` with a context accounting to it. `None` if the slot is
     /// empty.
     #[inline]

@@ -22,7 +22,11 @@ pub(super) fn powered() -> (TestDevice, FakeContext) {
     (device, ctx)
 }
 
-pub(super) fn read<const N: usize>(device: &mut TestDevice, ctx: &mut FakeContext, addr: Gpa) -> [u8; N] {
+pub(super) fn read<const N: usize>(
+    device: &mut TestDevice,
+    ctx: &mut FakeContext,
+    addr: Gpa,
+) -> [u8; N] {
     let mut data = [0u8; N];
     device.mmio_read(ctx, addr, &mut data);
     data

@@ -130,7 +130,11 @@ fn bounce_buffer_comes_from_the_context_and_goes_back() {
     let (mut device, mut ctx) = powered();
     ctx.alloc_quota = 31;
     start(&mut device, &mut ctx, TARGET, 32, SEED);
-    assert_eq!(device.status(), STATUS_NO_MEMORY, "32 bytes exceed the quota");
+    assert_eq!(
+        device.status(),
+        STATUS_NO_MEMORY,
+        "32 bytes exceed the quota"
+    );
     assert!(ctx.ram.iter().all(|&b| b == 0));
     ctx.alloc_quota = 32;
     start(&mut device, &mut ctx, TARGET, 32, SEED);

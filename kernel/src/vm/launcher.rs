@@ -146,7 +146,7 @@ pub fn run_all(
             Err(fail) => VmEnd::Stopped(format!("cannot load its VMCS: {fail}")),
         };
         scheduler::report_end(&vm, &end);
-        all_passed &= end == VmEnd::Exited { status: 0 };
+        all_passed &= end.is_success();
     }
     if all_passed {
         ExitStatus::Success

@@ -64,7 +64,8 @@ pub fn set_capabilities(caps: VmxCapabilities) {
 pub enum VmEnd {
     /// The guest asked to stop (debug-exit port or hypercall) with this status.
     Exited { status: u32 },
-    /// The guest asked for a reset (i8042, port 0xCF9); a VM without firmware cannot reboot.
+    /// The guest asked for a reset (i8042, port 0xCF9): how an OS reboots or powers off a PC
+    /// without ACPI. A VM without firmware cannot restart, so this is its orderly end.
     Reset,
     /// The hypervisor stopped the VM; the text says why.
     Stopped(String),
@@ -103,6 +104,13 @@ impl From<VcpuError> for VmError {
 impl From<BusError> for VmError {
     fn from(error: BusError) -> Self {
         VmError::Devices(format!("{error:?}"))
+    }
+}
+
+impl VmEnd {
+    /// Whether the VM ended the way a guest ends on purpose: status 0 or its own reset.
+    pub fn is_success(&self) -> bool {
+        matches!(self, VmEnd::Exited { status: 0 } | VmEnd::Reset)
     }
 }
 

@@ -67,7 +67,7 @@ pub fn run_together(mut vms: Vec<Vm>) -> Vec<Summary> {
 pub fn report_end(vm: &Vm, end: &VmEnd) {
     match end {
         VmEnd::Exited { status } => crate::println!("VM {}: exited with status {status}", vm.name),
-        VmEnd::Reset => crate::println!("VM {}: reset requested; stopped", vm.name),
+        VmEnd::Reset => crate::println!("VM {}: reset by the guest; stopped", vm.name),
         VmEnd::Stopped(why) => {
             crate::println!("VM {}: stopped: {why}", vm.name);
             diagnostic::print_state(vm);

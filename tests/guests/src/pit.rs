@@ -86,6 +86,9 @@ pub fn read_count() -> u16 {
 
 /// Counter 0's OUT pin, from a read-back status (in mode 0: high once the count ran out).
 pub fn out_high() -> bool {
-    outb(CONTROL, READ_BACK | READ_BACK_STATUS_ONLY | READ_BACK_COUNTER0);
+    outb(
+        CONTROL,
+        READ_BACK | READ_BACK_STATUS_ONLY | READ_BACK_COUNTER0,
+    );
     inb(COUNTER0) & STATUS_OUT != 0
 }

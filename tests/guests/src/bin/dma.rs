@@ -167,19 +167,37 @@ fn main(boot: BootInfo) -> u32 {
     let error = PATTERN_ERROR.load(Ordering::SeqCst);
     checks.check(
         error == 0,
-        format_args!("the handler found the seed's pattern in the buffer (first mismatch + 1: {error})"),
+        format_args!(
+            "the handler found the seed's pattern in the buffer (first mismatch + 1: {error})"
+        ),
     );
-    checks.check(guards_intact(), format_args!("the bytes around the target are untouched"));
-    checks.equal("STATUS after the acknowledge", device::read32(device::STATUS), 0);
+    checks.check(
+        guards_intact(),
+        format_args!("the bytes around the target are untouched"),
+    );
+    checks.equal(
+        "STATUS after the acknowledge",
+        device::read32(device::STATUS),
+        0,
+    );
     checks.equal("DMA_DONE_COUNT", device::read32(device::DMA_DONE_COUNT), 1);
 
     // 2: above RAM, on the slave's IRQ 11.
     device::write32(device::IRQ_LINE, u32::from(SLAVE_IRQ));
-    checks.equal("IRQ_LINE reads back", device::read32(device::IRQ_LINE), u32::from(SLAVE_IRQ));
+    checks.equal(
+        "IRQ_LINE reads back",
+        device::read32(device::IRQ_LINE),
+        u32::from(SLAVE_IRQ),
+    );
     let ram_end = boot.ram_bytes;
     // SAFETY: the range is above guest RAM: the device must refuse it.
     let status = unsafe { transfer(ram_end, 4096, OTHER_SEED) };
-    check_refused(&mut checks, "DMA above RAM (IRQ 11)", status, STATUS_DMA_ERROR);
+    check_refused(
+        &mut checks,
+        "DMA above RAM (IRQ 11)",
+        status,
+        STATUS_DMA_ERROR,
+    );
 
     // 3: straddling the end of RAM. The top 16 bytes lie above the contract's initial RSP
     // (RAM end − 16): nothing of the guest's lives there.
@@ -190,12 +208,20 @@ fn main(boot: BootInfo) -> u32 {
     }
     // SAFETY: the range ends above RAM: the device must refuse it whole.
     let status = unsafe { transfer(top, STRADDLE_LENGTH, OTHER_SEED) };
-    check_refused(&mut checks, "DMA straddling the end of RAM", status, STATUS_DMA_ERROR);
+    check_refused(
+        &mut checks,
+        "DMA straddling the end of RAM",
+        status,
+        STATUS_DMA_ERROR,
+    );
     let top_unchanged = (0..TOP_BYTES).all(|index| {
         // SAFETY: as above.
         unsafe { ptr::read_volatile((top as *const u8).add(index)) == TOP_SENTINEL }
     });
-    checks.check(top_unchanged, format_args!("the last {TOP_BYTES} bytes of RAM are unchanged"));
+    checks.check(
+        top_unchanged,
+        format_args!("the last {TOP_BYTES} bytes of RAM are unchanged"),
+    );
 
     // 4: into the device's own window.
     let scratch_before: [u8; SCRATCH_PROBE] = core::array::from_fn(|index| {
@@ -204,12 +230,20 @@ fn main(boot: BootInfo) -> u32 {
     });
     // SAFETY: MMIO is not guest RAM: the device must refuse it.
     let status = unsafe { transfer(device::BASE, SCRATCH_PROBE as u32, OTHER_SEED) };
-    check_refused(&mut checks, "DMA into the MMIO window", status, STATUS_DMA_ERROR);
+    check_refused(
+        &mut checks,
+        "DMA into the MMIO window",
+        status,
+        STATUS_DMA_ERROR,
+    );
     let scratch_after: [u8; SCRATCH_PROBE] = core::array::from_fn(|index| {
         // SAFETY: as above.
         unsafe { ptr::read_volatile((device::BASE as *const u8).add(index)) }
     });
-    checks.check(scratch_before == scratch_after, format_args!("the device's scratch is unchanged"));
+    checks.check(
+        scratch_before == scratch_after,
+        format_args!("the device's scratch is unchanged"),
+    );
 
     // 5: too long.
     // SAFETY: the device refuses the length before touching memory.
@@ -218,8 +252,16 @@ fn main(boot: BootInfo) -> u32 {
 
     interrupts::disable();
     checks.equal("completion interrupts", completions(), 5);
-    checks.equal("device IRQ_COUNT register", device::read32(device::IRQ_COUNT), 5);
-    checks.equal("DMA_DONE_COUNT after the refused transfers", device::read32(device::DMA_DONE_COUNT), 1);
+    checks.equal(
+        "device IRQ_COUNT register",
+        device::read32(device::IRQ_COUNT),
+        5,
+    );
+    checks.equal(
+        "DMA_DONE_COUNT after the refused transfers",
+        device::read32(device::DMA_DONE_COUNT),
+        1,
+    );
     checks.equal("PIC in service afterwards", pic::isr(), 0);
     checks.finish()
 }

@@ -175,7 +175,8 @@ fn main(_boot: BootInfo) -> u32 {
     pit::stop();
     rtc::update_b(0, rtc::B_UIE);
     interrupts::enable();
-    let delivered = interrupts::spin_until(DELIVERY_SPIN_LIMIT, || counts().iter().all(|&c| c >= 1));
+    let delivered =
+        interrupts::spin_until(DELIVERY_SPIN_LIMIT, || counts().iter().all(|&c| c >= 1));
     checks.check(
         delivered,
         format_args!("every pending line delivered after sti"),

@@ -107,7 +107,9 @@ fn main(_boot: BootInfo) -> u32 {
     let storm_count = device_count();
     checks.check(
         finished && storm_count == STORM,
-        format_args!("level-triggered IRQ 5 delivered {storm_count} times while held (expected {STORM})"),
+        format_args!(
+            "level-triggered IRQ 5 delivered {storm_count} times while held (expected {STORM})"
+        ),
     );
     let during = TICKS_AT_LAST
         .load(Ordering::SeqCst)

@@ -106,7 +106,10 @@ fn main(_boot: BootInfo) -> u32 {
             for _ in 0..MEASURE_SECONDS {
                 second = next_second(second)?;
             }
-            Some((ticks().wrapping_sub(first_tick), rtc::seconds_between(start, second)))
+            Some((
+                ticks().wrapping_sub(first_tick),
+                rtc::seconds_between(start, second),
+            ))
         });
     match measured {
         Some((count, seconds)) => {
@@ -121,7 +124,10 @@ fn main(_boot: BootInfo) -> u32 {
         None => {
             checks.check(
                 false,
-                format_args!("RTC seconds change while IRQ 0 ticks (ticks so far {})", ticks()),
+                format_args!(
+                    "RTC seconds change while IRQ 0 ticks (ticks so far {})",
+                    ticks()
+                ),
             );
         }
     }

@@ -120,7 +120,9 @@ fn main(_boot: BootInfo) -> u32 {
     let io = rounds(request_irq0, sti_in_cli);
     checks.check(
         io == ROUNDS,
-        format_args!("sti; in al, 0x61; cli: IRQ 0 delivered before the cli in {io} of {ROUNDS} rounds"),
+        format_args!(
+            "sti; in al, 0x61; cli: IRQ 0 delivered before the cli in {io} of {ROUNDS} rounds"
+        ),
     );
     let hlt = rounds(
         || {
@@ -131,7 +133,9 @@ fn main(_boot: BootInfo) -> u32 {
     );
     checks.check(
         hlt == ROUNDS,
-        format_args!("sti; hlt; cli: the wake-up IRQ 0 delivered before the cli in {hlt} of {ROUNDS} rounds"),
+        format_args!(
+            "sti; hlt; cli: the wake-up IRQ 0 delivered before the cli in {hlt} of {ROUNDS} rounds"
+        ),
     );
     checks.finish()
 }
