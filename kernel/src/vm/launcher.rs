@@ -176,9 +176,7 @@ pub fn run_together(
     }
     let summaries = scheduler::run_together(vms);
     scheduler::print_summary(&summaries);
-    let all_passed = summaries
-        .iter()
-        .all(|s| s.end == VmEnd::Exited { status: 0 });
+    let all_passed = summaries.iter().all(|s| s.end.is_success());
     if all_started && all_passed {
         ExitStatus::Success
     } else {
