@@ -10,6 +10,7 @@
 //! | `log` | `error`, `warn`, `info`, `debug`, `trace` | `info` |
 //! | `vms` | guests to run in turn: `NAME.elf` (64-bit ELF) or `NAME.bin@0xADDR` (real mode) | none |
 //! | `vm_ram_mib` | RAM per VM in MiB, even, 2–2048 | 32 |
+//! | `vm_apic` | `on`: VMs get a local APIC and an I/O APIC; `off`: the 8259A pair only | `off` |
 //! | `vm_schedule` | `sequential` (one VM after another) or `together` (time-sliced) | `sequential` |
 
 use core::fmt;
@@ -33,6 +34,7 @@ pub struct Options<'a> {
     pub vms: Option<&'a str>,
     pub vm_ram_mib: u64,
     pub vms_together: bool,
+    pub vm_apic: bool,
 }
 
 impl Default for Options<'_> {
@@ -47,6 +49,7 @@ impl Default for Options<'_> {
             vms: None,
             vm_ram_mib: 32,
             vms_together: false,
+            vm_apic: false,
         }
     }
 }
@@ -117,6 +120,13 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                     return Err(bad());
                 }
                 options.vms = Some(value);
+            }
+            "vm_apic" => {
+                options.vm_apic = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(bad()),
+                }
             }
             "vm_schedule" => {
                 options.vms_together = match value {

@@ -173,13 +173,17 @@ mod hypervisor {
                 return ExitStatus::VmFailed;
             }
         };
-        let arguments = kernel::vm::loader::BootArguments {
-            hypervisor_physical,
+        let settings = kernel::vm::launcher::Settings {
+            ram_bytes: options.vm_ram_mib << 20,
+            apic: options.vm_apic,
+            arguments: kernel::vm::loader::BootArguments {
+                hypervisor_physical,
+            },
         };
         if options.vms_together {
-            kernel::vm::launcher::run_together(&items, options.vm_ram_mib << 20, files, arguments)
+            kernel::vm::launcher::run_together(&items, &settings, files)
         } else {
-            kernel::vm::launcher::run_all(&items, options.vm_ram_mib << 20, files, arguments)
+            kernel::vm::launcher::run_all(&items, &settings, files)
         }
     }
 

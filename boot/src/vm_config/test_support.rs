@@ -1,7 +1,7 @@
 //! A configuration directory for tests: guest files next to the configuration and a directory
 //! of built-in guests (`hello`, `pio`), so refusals can be checked without Cargo's artifacts.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use devices::vm_config::Machine;
 use tempfile::TempDir;
@@ -30,11 +30,6 @@ impl Fixture {
             builtins: Builtins::in_dir(builtin_dir),
             dir,
         }
-    }
-
-    /// The configuration directory.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// A file in the configuration directory.

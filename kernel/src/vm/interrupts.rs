@@ -12,6 +12,9 @@
 //! - **Device time.** The VMX-preemption timer is set to the next device timer's deadline, so a
 //!   guest that never exits still reaches its PIT or RTC tick on time.
 
+use devices::bus::DeviceId;
+use devices::ioapic::{Delivery, IoApic};
+use devices::lapic::{DeliveryMode, LocalApic};
 use devices::pic8259::PicPair;
 use devices::shared::Shared;
 
@@ -41,16 +44,104 @@ const BLOCKING_BY_STI_OR_MOV_SS: u64 = 0b11;
 /// RFLAGS.IF.
 const RFLAGS_IF: u64 = 1 << 9;
 
+/// A VM's local APIC and I/O APIC (present when the VM is configured with them).
+#[derive(Clone)]
+pub struct Apics {
+    pub lapic: Shared<LocalApic>,
+    /// The local APIC's id on the bus (its timers are accounted there).
+    pub lapic_device: DeviceId,
+    pub ioapic: Shared<IoApic>,
+}
+
 /// The VM's interrupt controllers as the injection path sees them.
 #[derive(Clone)]
 pub struct Controllers {
     pub pic: Shared<PicPair>,
+    pub apics: Option<Apics>,
+}
+
+/// The I/O APIC pin an ISA line arrives on (the PC's standard override: IRQ 0 → pin 2).
+pub fn ioapic_pin(line: u8) -> u8 {
+    if line == 0 { 2 } else { line }
 }
 
 impl Controllers {
     /// Whether an external interrupt awaits the guest.
     pub fn pending(&self) -> bool {
-        self.pic.lock().has_pending()
+        match &self.apics {
+            Some(apics) => {
+                let lapic = apics.lapic.lock();
+                lapic.pending_interrupt().is_some()
+                    || (lapic.lint0_extint_enabled() && self.pic.lock().has_pending())
+            }
+            None => self.pic.lock().has_pending(),
+        }
+    }
+
+    /// Acknowledge the interrupt the guest takes now: the local APIC's first, then the 8259A
+    /// through LINT0 (ExtINT, virtual-wire mode).
+    fn acknowledge(&self) -> Option<u8> {
+        if let Some(apics) = &self.apics {
+            let mut lapic = apics.lapic.lock();
+            if let Some(vector) = lapic.acknowledge() {
+                return Some(vector);
+            }
+            if !lapic.lint0_extint_enabled() {
+                return None;
+            }
+        }
+        self.pic.lock().take_interrupt()
+    }
+
+    /// Drive interrupt line `line` (ISA 0–15, I/O APIC pins 16–23) to `level`.
+    pub fn set_line(&self, line: u8, level: bool) {
+        if line < ISA_LINES && line != CASCADE_LINE {
+            let _ = self.pic.lock().set_irq(line, level);
+        }
+        if let Some(apics) = &self.apics {
+            let delivery = apics.ioapic.lock().set_irq(ioapic_pin(line), level);
+            if let Ok(Some(delivery)) = delivery {
+                deliver(apics, delivery);
+            }
+        }
+    }
+
+    /// After an exit: forward the local APIC's EOIs for level-triggered vectors to the I/O
+    /// APIC and deliver what that (or a guest write to the I/O APIC) released.
+    pub fn settle(&self) {
+        let Some(apics) = &self.apics else { return };
+        let eois = apics.lapic.lock().take_eoi_broadcasts();
+        for vector in eois.iter() {
+            let deliveries = apics.ioapic.lock().eoi(vector);
+            for delivery in deliveries {
+                deliver(apics, delivery);
+            }
+        }
+        let released = apics.ioapic.lock().take_deliveries();
+        for delivery in released {
+            deliver(apics, delivery);
+        }
+        // One vCPU: IPIs to other destinations have no one to reach.
+        let _ = apics.lapic.lock().take_ipis();
+    }
+}
+
+/// ISA lines the 8259A pair takes.
+const ISA_LINES: u8 = 16;
+/// The master PIC's cascade input.
+const CASCADE_LINE: u8 = 2;
+
+/// An I/O APIC message to the (one) local APIC: fixed and lowest-priority messages set IRR when
+/// the destination matches; ExtINT is the 8259A's path and needs nothing here.
+fn deliver(apics: &Apics, delivery: Delivery) {
+    let mut lapic = apics.lapic.lock();
+    match delivery.delivery_mode {
+        DeliveryMode::Fixed | DeliveryMode::LowestPriority
+            if lapic.is_destination(delivery.destination, delivery.destination_mode) =>
+        {
+            let _ = lapic.accept(delivery.vector, delivery.level_triggered);
+        }
+        _ => {}
     }
 }
 
@@ -82,7 +173,7 @@ pub fn inject_pending(controllers: &Controllers) -> Option<u8> {
     let can_take = read(F::GuestRflags) & RFLAGS_IF != 0
         && read(F::GuestInterruptibility) & BLOCKING_BY_STI_OR_MOV_SS == 0;
     let injected = if wanted && can_take && !already_queued {
-        controllers.pic.lock().take_interrupt()
+        controllers.acknowledge()
     } else {
         None
     };

@@ -105,19 +105,28 @@ fn image<'a>(item: &VmItem<'_>, files: &'a BootFiles) -> Result<GuestImage<'a>, 
     })
 }
 
+/// What every VM of a launch gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub ram_bytes: u64,
+    pub apic: bool,
+    pub arguments: BootArguments,
+}
+
 fn create(
     item: &VmItem<'_>,
     index: usize,
-    ram_bytes: u64,
+    settings: &Settings,
     files: &BootFiles,
-    arguments: BootArguments,
 ) -> Result<Vm, String> {
+    let (ram_bytes, arguments) = (settings.ram_bytes, settings.arguments);
     let image = image(item, files)?;
     let spec = VmSpec {
         name: item.name,
         ram_bytes,
         image,
         vpid: (index + 1) as u16,
+        apic: settings.apic,
     };
     let vm = Vm::create(&spec, arguments).map_err(|error| format!("{error}"))?;
     log::info!("VM {}: created ({} MiB RAM)", item.name, ram_bytes >> 20);
@@ -125,15 +134,10 @@ fn create(
 }
 
 /// Run every VM of `items` in turn; success only if each exits with status 0.
-pub fn run_all(
-    items: &[VmItem<'_>],
-    ram_bytes: u64,
-    files: &BootFiles,
-    arguments: BootArguments,
-) -> ExitStatus {
+pub fn run_all(items: &[VmItem<'_>], settings: &Settings, files: &BootFiles) -> ExitStatus {
     let mut all_passed = true;
     for (index, item) in items.iter().enumerate() {
-        let mut vm = match create(item, index, ram_bytes, files, arguments) {
+        let mut vm = match create(item, index, settings, files) {
             Ok(vm) => vm,
             Err(why) => {
                 crate::println!("VM {}: not started: {why}", item.name);
@@ -157,16 +161,11 @@ pub fn run_all(
 
 /// Create every VM of `items` and run them time-sliced on this CPU; success only if each
 /// exits with status 0.
-pub fn run_together(
-    items: &[VmItem<'_>],
-    ram_bytes: u64,
-    files: &BootFiles,
-    arguments: BootArguments,
-) -> ExitStatus {
+pub fn run_together(items: &[VmItem<'_>], settings: &Settings, files: &BootFiles) -> ExitStatus {
     let mut vms = Vec::new();
     let mut all_started = true;
     for (index, item) in items.iter().enumerate() {
-        match create(item, index, ram_bytes, files, arguments) {
+        match create(item, index, settings, files) {
             Ok(vm) => vms.push(vm),
             Err(why) => {
                 crate::println!("VM {}: not started: {why}", item.name);

@@ -121,6 +121,8 @@ pub struct VmSpec<'a> {
     pub ram_bytes: u64,
     pub image: GuestImage<'a>,
     pub vpid: u16,
+    /// Give the VM a local APIC and an I/O APIC (CPUID then shows the APIC).
+    pub apic: bool,
 }
 
 /// One virtual machine.
@@ -177,7 +179,7 @@ impl Vm {
         };
         let mut platform = Platform::new(memory, config);
         let mut bus = Bus::default();
-        machine::install_pc_devices(&mut bus, &mut platform, spec.name)?;
+        machine::install_pc_devices(&mut bus, &mut platform, spec.name, spec.apic)?;
         Ok(Vm {
             name: String::from(spec.name),
             vcpu,
@@ -269,6 +271,7 @@ impl Vm {
     /// at the next device deadline.
     fn prepare_entry(&mut self) {
         if let Some(controllers) = &self.platform.controllers {
+            controllers.settle();
             interrupts::inject_pending(controllers);
         }
         if let Some(caps) = capabilities().filter(|caps| caps.has_preemption_timer()) {

@@ -17,10 +17,6 @@ use crate::arch::x86_64::tsc;
 
 /// Interrupt lines a VM has (ISA 0–15, then I/O APIC pins up to 23).
 pub const IRQ_LINES: u8 = 24;
-/// Lines the 8259A pair takes.
-const ISA_LINES: u8 = 16;
-/// The master PIC's cascade input.
-const CASCADE_LINE: u8 = 2;
 
 /// One VM's services.
 pub struct Platform {
@@ -105,12 +101,8 @@ impl VmServices for Platform {
         } else {
             self.irq_levels &= !bit;
         }
-        // ISA lines 0–15 reach the 8259A pair (line 2 is its cascade input, never a device's).
-        if let Some(controllers) = &self.controllers
-            && line.0 < ISA_LINES
-            && line.0 != CASCADE_LINE
-        {
-            let _ = controllers.pic.lock().set_irq(line.0, level);
+        if let Some(controllers) = &self.controllers {
+            controllers.set_line(line.0, level);
         }
         Ok(())
     }

@@ -69,6 +69,7 @@ pub fn filter(
     subleaf: u32,
     host: CpuidResult,
     guest_cr4: u64,
+    apic: bool,
     overrides: &[CpuidOverride],
 ) -> CpuidResult {
     let osxsave = if guest_cr4 & CR4_OSXSAVE != 0 {
@@ -104,8 +105,14 @@ pub fn filter(
                     | LEAF1_ECX_TSC_DEADLINE
                     | LEAF1_ECX_OSXSAVE))
                 | LEAF1_ECX_HYPERVISOR
-                | osxsave,
-            edx: host.edx & !(LEAF1_EDX_APIC | LEAF1_EDX_MTRR | LEAF1_EDX_ACPI),
+                | osxsave
+                | if apic {
+                    LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE
+                } else {
+                    0
+                },
+            edx: (host.edx & !(LEAF1_EDX_APIC | LEAF1_EDX_MTRR | LEAF1_EDX_ACPI))
+                | if apic { LEAF1_EDX_APIC } else { 0 },
             ..host
         },
         7 if subleaf == 0 => CpuidResult {
@@ -142,7 +149,12 @@ pub fn handle(vm: &mut Vm) -> Flow {
     };
     // OSXSAVE is not a hypervisor-owned bit: the guest writes it straight into its CR4.
     let guest_cr4 = crate::vm::vcpu::read(crate::vmx::fields::VmcsField::GuestCr4);
-    let answer = filter(leaf, subleaf, host, guest_cr4, &vm.cpuid_overrides);
+    let apic = vm
+        .platform
+        .controllers
+        .as_ref()
+        .is_some_and(|c| c.apics.is_some());
+    let answer = filter(leaf, subleaf, host, guest_cr4, apic, &vm.cpuid_overrides);
     registers[gpr::RAX] = u64::from(answer.eax);
     registers[gpr::RBX] = u64::from(answer.ebx);
     registers[gpr::RCX] = u64::from(answer.ecx);
@@ -164,7 +176,7 @@ mod tests {
 
     #[test]
     fn leaf1_hides_vmx_and_sets_hypervisor_bit() {
-        let guest = filter(1, 0, HOST_LEAF1, 0, &[]);
+        let guest = filter(1, 0, HOST_LEAF1, 0, false, &[]);
         assert_eq!(guest.ecx & LEAF1_ECX_VMX, 0);
         assert_eq!(guest.ecx & LEAF1_ECX_HYPERVISOR, LEAF1_ECX_HYPERVISOR);
         assert_eq!(guest.ecx & LEAF1_ECX_MONITOR, 0);
@@ -175,13 +187,13 @@ mod tests {
             0,
             "OSXSAVE follows the guest's CR4, not the host's"
         );
-        let with_osxsave = filter(1, 0, HOST_LEAF1, CR4_OSXSAVE, &[]);
+        let with_osxsave = filter(1, 0, HOST_LEAF1, CR4_OSXSAVE, false, &[]);
         assert_eq!(with_osxsave.ecx & LEAF1_ECX_OSXSAVE, LEAF1_ECX_OSXSAVE);
     }
 
     #[test]
     fn hypervisor_leaf_carries_the_signature() {
-        let leaf = filter(HYPERVISOR_BASE, 0, CpuidResult::default(), 0, &[]);
+        let leaf = filter(HYPERVISOR_BASE, 0, CpuidResult::default(), 0, false, &[]);
         assert_eq!(leaf.eax, HYPERVISOR_MAX);
         let mut bytes = [0u8; 12];
         bytes[..4].copy_from_slice(&leaf.ebx.to_le_bytes());
@@ -189,7 +201,7 @@ mod tests {
         bytes[8..].copy_from_slice(&leaf.edx.to_le_bytes());
         assert_eq!(&bytes, HYPERVISOR_SIGNATURE);
         assert_eq!(
-            filter(0x4000_0010, 0, HOST_LEAF1, 0, &[]),
+            filter(0x4000_0010, 0, HOST_LEAF1, 0, false, &[]),
             CpuidResult::default()
         );
     }
@@ -207,14 +219,26 @@ mod tests {
             subleaf: Some(1),
             result: wanted,
         }];
-        assert_eq!(filter(7, 1, HOST_LEAF1, 0, &overrides), wanted);
-        assert_ne!(filter(7, 0, HOST_LEAF1, 0, &overrides), wanted);
+        assert_eq!(filter(7, 1, HOST_LEAF1, 0, false, &overrides), wanted);
+        assert_ne!(filter(7, 0, HOST_LEAF1, 0, false, &overrides), wanted);
         let any = [CpuidOverride {
             leaf: 1,
             subleaf: None,
             result: wanted,
         }];
-        assert_eq!(filter(1, 9, HOST_LEAF1, 0, &any), wanted);
+        assert_eq!(filter(1, 9, HOST_LEAF1, 0, false, &any), wanted);
+    }
+
+    #[test]
+    fn leaf1_shows_the_apic_only_when_the_vm_has_one() {
+        let with = filter(1, 0, HOST_LEAF1, 0, true, &[]);
+        assert_eq!(with.edx & LEAF1_EDX_APIC, LEAF1_EDX_APIC);
+        assert_eq!(
+            with.ecx & (LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE),
+            LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE
+        );
+        let without = filter(1, 0, HOST_LEAF1, 0, false, &[]);
+        assert_eq!(without.edx & LEAF1_EDX_APIC, 0);
     }
 
     #[test]
@@ -225,9 +249,9 @@ mod tests {
             ecx: 7,
             edx: 6,
         };
-        assert_eq!(filter(0x8000_0001, 0, host, 0, &[]), host);
+        assert_eq!(filter(0x8000_0001, 0, host, 0, false, &[]), host);
         assert_eq!(
-            filter(LEAF_PERFORMANCE_MONITORING, 0, host, 0, &[]),
+            filter(LEAF_PERFORMANCE_MONITORING, 0, host, 0, false, &[]),
             CpuidResult::default()
         );
     }

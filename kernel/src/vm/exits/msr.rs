@@ -49,10 +49,46 @@ pub fn emulated_read(msr: u32, efer: u64) -> Option<u64> {
     })
 }
 
+/// IA32_TSC_DEADLINE.
+const IA32_TSC_DEADLINE: u32 = 0x6e0;
+/// The x2APIC register MSRs.
+const X2APIC_MSRS: core::ops::RangeInclusive<u32> = 0x800..=0x8ff;
+
+/// Whether `msr` belongs to the VM's local APIC (when it has one).
+fn is_apic_msr(vm: &Vm, msr: u32) -> bool {
+    let has_apic = vm
+        .platform
+        .controllers
+        .as_ref()
+        .is_some_and(|c| c.apics.is_some());
+    has_apic && (msr == IA32_APIC_BASE || msr == IA32_TSC_DEADLINE || X2APIC_MSRS.contains(&msr))
+}
+
+/// An APIC MSR access through the local APIC model (its timers are accounted to it on the
+/// bus). `None` means the model refused it: #GP.
+fn apic_msr(vm: &mut Vm, msr: u32, write: Option<u64>) -> Option<u64> {
+    let apics = vm.platform.controllers.as_ref()?.apics.clone()?;
+    let result = vm
+        .bus
+        .with_context(&mut vm.platform, apics.lapic_device, |ctx| {
+            let mut lapic = apics.lapic.lock();
+            match write {
+                Some(value) => lapic.msr_write(ctx, msr, value).map(|()| 0),
+                None => lapic.msr_read(ctx, msr),
+            }
+        });
+    result.ok()?.ok()
+}
+
 /// The RDMSR exit.
 pub fn read(vm: &mut Vm) -> Flow {
     let msr = vm.vcpu.registers.gprs[gpr::RCX] as u32;
-    match emulated_read(msr, vcpu::read(F::GuestIa32Efer)) {
+    let value = if is_apic_msr(vm, msr) {
+        apic_msr(vm, msr, None)
+    } else {
+        emulated_read(msr, vcpu::read(F::GuestIa32Efer))
+    };
+    match value {
         Some(value) => {
             vm.vcpu.registers.gprs[gpr::RAX] = value & 0xffff_ffff;
             vm.vcpu.registers.gprs[gpr::RDX] = value >> 32;
@@ -70,6 +106,15 @@ pub fn write(vm: &mut Vm) -> Flow {
     let registers = &vm.vcpu.registers.gprs;
     let msr = registers[gpr::RCX] as u32;
     let value = (registers[gpr::RDX] << 32) | (registers[gpr::RAX] & 0xffff_ffff);
+    if is_apic_msr(vm, msr) {
+        match apic_msr(vm, msr, Some(value)) {
+            Some(_) => vm.vcpu.skip_instruction(),
+            None => vm
+                .vcpu
+                .inject_exception(vector::GENERAL_PROTECTION, Some(0)),
+        }
+        return Flow::Resume;
+    }
     let accepted = match msr {
         IA32_EFER => value & !EFER_WRITABLE == 0 && write_efer(value),
         // Accepted and ignored: the guest's view of these does not change what we emulate.

@@ -76,7 +76,8 @@ fn buffer_byte(index: usize) -> u8 {
     unsafe { ptr::read_volatile(buffer_base().add(index)) }
 }
 
-/// The first index in `range` whose byte differs from the pattern of `seed`.
+/// The first index of the target (BUFFER's middle [`LENGTH`] bytes) whose byte differs from
+/// the pattern of `seed`.
 fn target_mismatch(seed: u32) -> Option<usize> {
     let mut copy = [0u8; LENGTH];
     for (index, byte) in copy.iter_mut().enumerate() {
