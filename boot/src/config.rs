@@ -1,8 +1,12 @@
 //! What a run looks like: the emulator, the firmware, the machine size and the kernel command line.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use devices::vm_config;
+
+use crate::vm_config::ConfigError;
 
 /// Guest memory when nothing else is asked for, in MiB.
 pub const DEFAULT_MEMORY_MIB: u32 = 256;
@@ -96,6 +100,9 @@ pub struct RunConfig {
     pub kernel: PathBuf,
     /// Files put into the ramdisk next to the command line, by name (guest images).
     pub files: Vec<(String, PathBuf)>,
+    /// The encoded VM configuration (`devices::vm_config`), packed as ramdisk member
+    /// `vms.cfg`; set by [`RunConfig::with_vm_config`].
+    pub vm_config: Option<Vec<u8>>,
 }
 
 impl RunConfig {
@@ -113,6 +120,7 @@ impl RunConfig {
             stream: false,
             kernel: PathBuf::from(KERNEL_PATH),
             files: Vec::new(),
+            vm_config: None,
         }
     }
 
@@ -127,7 +135,32 @@ impl RunConfig {
         crate::ramdisk::Ramdisk {
             cmdline: self.cmdline.clone(),
             files: self.files.clone(),
+            blobs: self
+                .vm_config
+                .iter()
+                .map(|bytes| (vm_config::RAMDISK_MEMBER.to_string(), bytes.clone()))
+                .collect(),
         }
+    }
+
+    /// Runs the VMs of the configuration file at `path` (see [`crate::vm_config`]): validates
+    /// it, packs its guest files and the encoded configuration (`vms.cfg`) into the ramdisk and
+    /// adds `config=vms.cfg` to the command line (builder style).
+    pub fn with_vm_config(mut self, path: &Path) -> Result<Self, ConfigError> {
+        let (machine, files) = crate::vm_config::load_config(path)?;
+        let bytes = vm_config::encode(&machine).map_err(|source| ConfigError::Encode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.files.extend(files);
+        self.vm_config = Some(bytes);
+        let option = format!("{}={}", vm_config::CMDLINE_KEY, vm_config::RAMDISK_MEMBER);
+        self.cmdline = if self.cmdline.trim().is_empty() {
+            option
+        } else {
+            format!("{} {option}", self.cmdline.trim_end())
+        };
+        Ok(self)
     }
 
     /// The demo: one VM running the `hello` guest (needs VT-x: Bochs or QEMU+KVM).
@@ -213,6 +246,25 @@ mod tests {
         assert_eq!(config.com2_file, Some(PathBuf::from("/tmp/com2")));
         assert!(config.stream);
         assert_eq!(config.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn vm_config_packs_the_encoding_its_guests_and_the_command_line_key() {
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/demo.toml");
+        let config = RunConfig::new(Emulator::Bochs)
+            .with_cmdline("log=debug")
+            .with_vm_config(&demo)
+            .expect("demo config");
+        assert_eq!(config.cmdline, "log=debug config=vms.cfg");
+        assert_eq!(
+            config.files,
+            [("hello".to_string(), PathBuf::from(DEMO_GUEST_PATH))]
+        );
+        let ramdisk = config.ramdisk();
+        assert_eq!(ramdisk.blobs.len(), 1);
+        assert_eq!(ramdisk.blobs[0].0, "vms.cfg");
+        let machine = vm_config::decode(&ramdisk.blobs[0].1).expect("decodes");
+        assert_eq!(machine.vms.len(), 2);
     }
 
     #[test]

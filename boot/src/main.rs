@@ -86,6 +86,10 @@ struct RunArgs {
     /// Put a file into the boot ramdisk under NAME (guest images), e.g. `hello.elf=path/to/elf`.
     #[arg(long = "file", value_name = "NAME=PATH", value_parser = parse_file_arg)]
     files: Vec<(String, PathBuf)>,
+    /// Run the VMs of this configuration file (TOML; see boot/configs/), e.g.
+    /// `boot/configs/demo.toml`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Do not copy COM1 to the terminal while the guest runs.
     #[arg(long)]
     quiet: bool,
@@ -99,6 +103,9 @@ struct ImagesArgs {
     /// The kernel command line baked into the images' ramdisk.
     #[arg(long, default_value = "")]
     cmdline: String,
+    /// Bake the VMs of this configuration file (TOML) into the images' ramdisk.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -147,6 +154,11 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
     config.cmdline.clone_from(&args.cmdline);
     config.com2_file.clone_from(&args.com2);
     config.files.clone_from(&args.files);
+    if let Some(path) = &args.config {
+        config = config
+            .with_vm_config(path)
+            .map_err(|error| BootError::Unsupported(error.to_string()))?;
+    }
     // With nothing asked for, a machine with VT-x runs the demo guest.
     if config.cmdline.is_empty() && config.files.is_empty() && emulator != Emulator::Qemu {
         config = config.with_demo_guest();
@@ -197,10 +209,13 @@ fn parse_file_arg(text: &str) -> Result<(String, PathBuf), String> {
 }
 
 fn images(args: &ImagesArgs) -> Result<u8, BootError> {
-    let ramdisk = boot::ramdisk::Ramdisk {
-        cmdline: args.cmdline.clone(),
-        files: Vec::new(),
-    };
+    let mut run = RunConfig::new(Emulator::Qemu).with_cmdline(args.cmdline.clone());
+    if let Some(path) = &args.config {
+        run = run
+            .with_vm_config(path)
+            .map_err(|error| BootError::Unsupported(error.to_string()))?;
+    }
+    let ramdisk = run.ramdisk();
     let (bios, uefi) = write_images(std::path::Path::new(KERNEL_PATH), &ramdisk, &args.out)?;
     println!("wrote {}", bios.display());
     println!("wrote {}", uefi.display());

@@ -1,7 +1,7 @@
 //! The boot ramdisk: a cpio archive in the "newc" format (the one Linux initramfs images use),
 //! which the kernel reads as its boot file system. Member `cmdline` holds the kernel command
-//! line; every other member is a file the command line can name (guest images). An empty
-//! command line with no files means no ramdisk at all.
+//! line; every other member is a file the command line can name (guest images, and `vms.cfg`,
+//! the encoded VM configuration). An empty command line with no members means no ramdisk at all.
 
 use std::fs::File;
 use std::io::{Cursor, Write};
@@ -23,6 +23,8 @@ pub struct Ramdisk {
     pub cmdline: String,
     /// Files by the name the kernel will look them up under.
     pub files: Vec<(String, PathBuf)>,
+    /// Members given as bytes (the encoded VM configuration), written after the files.
+    pub blobs: Vec<(String, Vec<u8>)>,
 }
 
 fn invalid(what: String, why: &str) -> BootError {
@@ -35,13 +37,18 @@ fn invalid(what: String, why: &str) -> BootError {
 impl Ramdisk {
     /// Whether there is nothing to put in a ramdisk.
     pub fn is_empty(&self) -> bool {
-        self.cmdline.is_empty() && self.files.is_empty()
+        self.cmdline.is_empty() && self.files.is_empty() && self.blobs.is_empty()
     }
 
     /// Write the archive to `out`.
     pub fn write(&self, out: &Path) -> Result<(), BootError> {
         let mut members = vec![(CMDLINE_MEMBER.to_string(), self.cmdline.as_bytes().to_vec())];
-        for (name, path) in &self.files {
+        let names = self
+            .files
+            .iter()
+            .map(|(name, _)| name)
+            .chain(self.blobs.iter().map(|(name, _)| name));
+        for name in names {
             if name.is_empty()
                 || name.len() > MAX_NAME
                 || name == CMDLINE_MEMBER
@@ -52,6 +59,8 @@ impl Ramdisk {
                     "must be 1-100 characters, no `/`, not `cmdline`",
                 ));
             }
+        }
+        for (name, path) in &self.files {
             let data = std::fs::read(path).map_err(|error| {
                 BootError::io(format!("reading {} for the ramdisk", path.display()), error)
             })?;
@@ -60,6 +69,7 @@ impl Ramdisk {
             }
             members.push((name.clone(), data));
         }
+        members.extend(self.blobs.iter().cloned());
         let inputs = members.into_iter().map(|(name, data)| {
             (
                 cpio::NewcBuilder::new(&name)
@@ -89,6 +99,7 @@ mod tests {
         let ramdisk = Ramdisk {
             cmdline: "vms=guest.elf".into(),
             files: vec![("guest.elf".into(), guest)],
+            blobs: vec![("vms.cfg".into(), b"HVMC\x01\x00\x00".to_vec())],
         };
         let out = dir.path().join("ramdisk.cpio");
         ramdisk.write(&out).expect("archive");
@@ -114,7 +125,11 @@ mod tests {
             members[1],
             ("guest.elf".to_string(), b"\x7fELF-not-really".to_vec())
         );
-        assert_eq!(members.len(), 2);
+        assert_eq!(
+            members[2],
+            ("vms.cfg".to_string(), b"HVMC\x01\x00\x00".to_vec())
+        );
+        assert_eq!(members.len(), 3);
     }
 
     #[test]
@@ -123,6 +138,12 @@ mod tests {
         let ramdisk = Ramdisk {
             cmdline: String::new(),
             files: vec![("a/b".into(), dir.path().join("x"))],
+            blobs: Vec::new(),
+        };
+        assert!(ramdisk.write(&dir.path().join("r.cpio")).is_err());
+        let ramdisk = Ramdisk {
+            blobs: vec![("cmdline".into(), Vec::new())],
+            ..Ramdisk::default()
         };
         assert!(ramdisk.write(&dir.path().join("r.cpio")).is_err());
     }
@@ -133,7 +154,14 @@ mod tests {
         assert!(
             !Ramdisk {
                 cmdline: "x=1".into(),
-                files: vec![]
+                ..Ramdisk::default()
+            }
+            .is_empty()
+        );
+        assert!(
+            !Ramdisk {
+                blobs: vec![("vms.cfg".into(), vec![1])],
+                ..Ramdisk::default()
             }
             .is_empty()
         );

@@ -131,7 +131,9 @@ pub fn run(program: &str, args: &[&str], dir: Option<&Path>) -> Result<Output, L
 /// metapackage's dependency first, else the newest `linux-image-6.1.0-*-cloud-amd64` by name.
 pub fn lookup_kernel_package() -> Option<String> {
     let depends = run("apt-cache", &["depends", KERNEL_METAPACKAGE], None).ok();
-    if let Some(name) = depends.and_then(|out| kernel_from_depends(&String::from_utf8_lossy(&out.stdout))) {
+    if let Some(name) =
+        depends.and_then(|out| kernel_from_depends(&String::from_utf8_lossy(&out.stdout)))
+    {
         return Some(name);
     }
     let pattern = format!(
@@ -243,7 +245,10 @@ linux-image-6.1.0-55-cloud-amd64 - Linux 6.1 for x86-64 cloud (signed)
         };
         assert_eq!(
             command,
-            format!("cd '{}' && sh -c echo oops >&2; exit 3", dir.path().display())
+            format!(
+                "cd '{}' && sh -c echo oops >&2; exit 3",
+                dir.path().display()
+            )
         );
         assert_eq!(stderr, "oops");
     }

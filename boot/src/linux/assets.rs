@@ -39,8 +39,8 @@ impl LinuxAssets {
         let entries = fs::read_dir(&boot)
             .map_err(|error| LinuxError::io(format!("listing {}", boot.display()), error))?;
         for entry in entries {
-            let entry =
-                entry.map_err(|error| LinuxError::io(format!("listing {}", boot.display()), error))?;
+            let entry = entry
+                .map_err(|error| LinuxError::io(format!("listing {}", boot.display()), error))?;
             let name = entry.file_name();
             if let Some(release) = name.to_str().and_then(|n| n.strip_prefix(VMLINUZ_PREFIX))
                 && !release.is_empty()

@@ -84,7 +84,8 @@ impl Stamp {
                 (k.trim() == key).then(|| v.trim().to_string())
             })
         };
-        let plain = |name: &String| !name.is_empty() && !name.contains('/') && !name.starts_with('.');
+        let plain =
+            |name: &String| !name.is_empty() && !name.contains('/') && !name.starts_with('.');
         let kernel = value(STAMP_KERNEL).filter(plain)?;
         let busybox = value(STAMP_BUSYBOX).filter(plain)?;
         Some(Self { kernel, busybox })
@@ -194,8 +195,12 @@ fn cached_deb(
 /// Downloads `package` into a fresh directory in the cache and moves the `.deb` into
 /// `downloads`. A failure names the command that downloads it by hand.
 fn fetch_deb(cache: &Path, downloads: &Path, package: &str) -> Result<PathBuf, LinuxError> {
-    let staging = tempfile::tempdir_in(cache)
-        .map_err(|error| LinuxError::io(format!("creating a directory in {}", cache.display()), error))?;
+    let staging = tempfile::tempdir_in(cache).map_err(|error| {
+        LinuxError::io(
+            format!("creating a directory in {}", cache.display()),
+            error,
+        )
+    })?;
     apt::download(package, staging.path()).map_err(|error| match error {
         LinuxError::CommandFailed { status, stderr, .. } => LinuxError::CommandFailed {
             command: apt::download_command(downloads, &[package]),
@@ -239,8 +244,9 @@ fn unpacked(cache: &Path, deb: &Path) -> Result<PathBuf, LinuxError> {
     }
     fs::create_dir_all(&root)
         .map_err(|error| LinuxError::io(format!("creating {}", root.display()), error))?;
-    let staging = tempfile::tempdir_in(&root)
-        .map_err(|error| LinuxError::io(format!("creating a directory in {}", root.display()), error))?;
+    let staging = tempfile::tempdir_in(&root).map_err(|error| {
+        LinuxError::io(format!("creating a directory in {}", root.display()), error)
+    })?;
     apt::unpack(deb, staging.path())?;
     fs::write(staging.path().join(COMPLETE_MARKER), stem.as_bytes())
         .map_err(|error| LinuxError::io("marking an unpacked package complete", error))?;
@@ -304,7 +310,10 @@ mod tests {
             kernel_rank("linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb"),
             Some(56)
         );
-        assert_eq!(kernel_rank("linux-image-cloud-amd64_6.1.192-2_amd64.deb"), None);
+        assert_eq!(
+            kernel_rank("linux-image-cloud-amd64_6.1.192-2_amd64.deb"),
+            None
+        );
         assert_eq!(busybox_rank("busybox_1%3a1.35.0-4_amd64.deb"), None);
     }
 
@@ -320,11 +329,17 @@ mod tests {
         }
         assert_eq!(
             cached_deb(dir.path(), kernel_rank).expect("listing"),
-            Some(dir.path().join("linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb"))
+            Some(
+                dir.path()
+                    .join("linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb")
+            )
         );
         assert_eq!(
             cached_deb(dir.path(), busybox_rank).expect("listing"),
-            Some(dir.path().join("busybox-static_1%3a1.35.0-4+deb12u1+b1_amd64.deb"))
+            Some(
+                dir.path()
+                    .join("busybox-static_1%3a1.35.0-4+deb12u1+b1_amd64.deb")
+            )
         );
     }
 
@@ -352,7 +367,11 @@ mod tests {
     #[test]
     fn incomplete_unpack_is_not_trusted() {
         let cache = tempfile::tempdir().expect("temporary directory");
-        touch(&cache.path().join("unpacked/k/boot/vmlinuz-6.1.0-1-cloud-amd64"));
+        touch(
+            &cache
+                .path()
+                .join("unpacked/k/boot/vmlinuz-6.1.0-1-cloud-amd64"),
+        );
         touch(&cache.path().join("unpacked/b/bin/busybox"));
         touch(&cache.path().join("unpacked/b").join(COMPLETE_MARKER));
         fs::write(cache.path().join(STAMP_FILE), "kernel=k\nbusybox=b\n").expect("stamp");

@@ -11,7 +11,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum LinuxError {
     /// A Debian tool (`apt-get`, `apt-cache`, `dpkg-deb`) is not on `PATH`.
-    #[error("`{program}` is not installed; on a Debian host, fetch the packages by hand with:\n    {command}")]
+    #[error(
+        "`{program}` is not installed; on a Debian host, fetch the packages by hand with:\n    {command}"
+    )]
     ToolMissing {
         /// The missing program.
         program: &'static str,

@@ -107,7 +107,8 @@ impl InitramfsSpec {
 
     /// Adds the host file `host` as `archive_path` (builder style).
     pub fn with_file(mut self, archive_path: &str, host: impl Into<PathBuf>) -> Self {
-        self.extra_files.push((archive_path.to_string(), host.into()));
+        self.extra_files
+            .push((archive_path.to_string(), host.into()));
         self
     }
 }
@@ -218,9 +219,12 @@ impl Layout {
         while let Some(slash) = path.get(end..).and_then(|rest| rest.find('/')) {
             let parent = &path[..end + slash];
             if !self.paths.contains(parent) {
-                self.push_unchecked(parent.to_string(), MemberKind::Directory {
-                    permissions: PERM_0755,
-                });
+                self.push_unchecked(
+                    parent.to_string(),
+                    MemberKind::Directory {
+                        permissions: PERM_0755,
+                    },
+                );
             }
             end += slash + 1;
         }
@@ -277,30 +281,48 @@ pub fn members(assets: &LinuxAssets, spec: &InitramfsSpec) -> Result<Vec<Member>
     }
     let mut layout = Layout::default();
     for dir in BASE_DIRECTORIES {
-        layout.add(dir.to_string(), MemberKind::Directory {
-            permissions: PERM_0755,
-        })?;
+        layout.add(
+            dir.to_string(),
+            MemberKind::Directory {
+                permissions: PERM_0755,
+            },
+        )?;
     }
-    layout.add(TMP_DIRECTORY.to_string(), MemberKind::Directory {
-        permissions: PERM_1777,
-    })?;
-    layout.add("dev/console".to_string(), MemberKind::CharDevice {
-        permissions: PERM_0600,
-        major: CONSOLE_MAJOR,
-        minor: CONSOLE_MINOR,
-    })?;
+    layout.add(
+        TMP_DIRECTORY.to_string(),
+        MemberKind::Directory {
+            permissions: PERM_1777,
+        },
+    )?;
+    layout.add(
+        "dev/console".to_string(),
+        MemberKind::CharDevice {
+            permissions: PERM_0600,
+            major: CONSOLE_MAJOR,
+            minor: CONSOLE_MINOR,
+        },
+    )?;
     let (busybox, _) = host_file(&assets.busybox)?;
-    layout.add(archive_path(init_script::BUSYBOX_IN_ARCHIVE)?, MemberKind::File {
-        permissions: PERM_0755,
-        data: busybox,
-    })?;
-    layout.add("bin/sh".to_string(), MemberKind::Symlink {
-        target: "busybox".to_string(),
-    })?;
-    layout.add("init".to_string(), MemberKind::File {
-        permissions: PERM_0755,
-        data: spec.init_script.as_bytes().to_vec(),
-    })?;
+    layout.add(
+        archive_path(init_script::BUSYBOX_IN_ARCHIVE)?,
+        MemberKind::File {
+            permissions: PERM_0755,
+            data: busybox,
+        },
+    )?;
+    layout.add(
+        "bin/sh".to_string(),
+        MemberKind::Symlink {
+            target: "busybox".to_string(),
+        },
+    )?;
+    layout.add(
+        "init".to_string(),
+        MemberKind::File {
+            permissions: PERM_0755,
+            data: spec.init_script.as_bytes().to_vec(),
+        },
+    )?;
     if spec.include_virtio_modules {
         let release_dir = format!("{MODULES_ROOT}/{}", assets.version);
         let mut order = String::new();
@@ -309,15 +331,21 @@ pub fn members(assets: &LinuxAssets, spec: &InitramfsSpec) -> Result<Vec<Member>
             let path = archive_path(&format!("{release_dir}/{relative}"))?;
             let (data, _) = host_file(&module.path)?;
             order.push_str(&format!("/{path}\n"));
-            layout.add(path, MemberKind::File {
-                permissions: PERM_0644,
-                data,
-            })?;
+            layout.add(
+                path,
+                MemberKind::File {
+                    permissions: PERM_0644,
+                    data,
+                },
+            )?;
         }
-        layout.add(VIRTIO_ORDER_FILE.to_string(), MemberKind::File {
-            permissions: PERM_0644,
-            data: order.into_bytes(),
-        })?;
+        layout.add(
+            VIRTIO_ORDER_FILE.to_string(),
+            MemberKind::File {
+                permissions: PERM_0644,
+                data: order.into_bytes(),
+            },
+        )?;
     }
     for (path, host) in &spec.extra_files {
         let path = archive_path(path)?;
@@ -345,7 +373,11 @@ pub fn write_archive(members: &[Member], out: &Path) -> Result<(), LinuxError> {
         let mut builder = cpio::NewcBuilder::new(&member.path)
             .ino(inode)
             .mode(member.mode())
-            .nlink(if matches!(member.kind, MemberKind::Directory { .. }) { 2 } else { 1 });
+            .nlink(if matches!(member.kind, MemberKind::Directory { .. }) {
+                2
+            } else {
+                1
+            });
         if let MemberKind::CharDevice { major, minor, .. } = member.kind {
             builder = builder.rdev_major(major).rdev_minor(minor);
         }

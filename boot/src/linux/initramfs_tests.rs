@@ -183,7 +183,10 @@ fn extra_files_keep_their_execute_bit_and_get_parents() {
     assert_eq!(find(&entries, "opt").mode, 0o040_755);
     assert_eq!(find(&entries, "opt/test").mode, 0o040_755);
     let file = find(&entries, "opt/test/data.txt");
-    assert_eq!((file.mode, file.data.as_slice()), (0o100_644, &b"payload"[..]));
+    assert_eq!(
+        (file.mode, file.data.as_slice()),
+        (0o100_644, &b"payload"[..])
+    );
     assert_eq!(find(&entries, "usr/bin/tool").mode, 0o100_755);
 }
 

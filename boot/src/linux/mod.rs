@@ -1,17 +1,19 @@
 //! Linux guest artefacts, built by the host tool: Debian 12's packaged cloud kernel and
-//! busybox-static fetched into a cache ([`assets`]), and a gzip newc initramfs with a busybox
-//! `/init` ([`initramfs`]), with no root needed and nothing committed. The hypervisor boots the
+//! busybox-static fetched into a cache ([`assets()`]), and a gzip newc initramfs with a busybox
+//! `/init` ([`initramfs()`]), with no root needed and nothing committed. The hypervisor boots the
 //! kernel's bzImage with that initramfs (Linux `Documentation/arch/x86/boot.rst`); a VM
 //! configuration names the two files and the command line.
 //!
 //! * [`cache`] downloads with `apt-get download` and unpacks with `dpkg-deb -x` once
-//!   ([`apt`] drives the tools), then reuses the unpacked files; [`assets`] finds them.
-//! * [`initramfs`] writes the archive; [`init_script`] has the `/init` texts and the markers they
+//!   ([`apt`] drives the tools), then reuses the unpacked files; [`mod@assets`] finds them.
+//! * [`mod@initramfs`] writes the archive; [`init_script`] has the `/init` texts and the markers they
 //!   print; [`modules`] orders the virtio kernel modules for `insmod`.
-//! * [`setup_header`] reads the bzImage's setup header, to report what the kernel asks of a loader.
+//! * [`boot_log`] judges the serial log of a marker-test boot.
+//! * [`mod@setup_header`] reads the bzImage's setup header, to report what the kernel asks of a loader.
 
 pub mod apt;
 pub mod assets;
+pub mod boot_log;
 pub mod cache;
 pub mod error;
 pub mod init_script;
@@ -25,6 +27,7 @@ mod initramfs_tests;
 mod real_packages_tests;
 
 pub use assets::LinuxAssets;
+pub use boot_log::{MarkerReport, judge_marker_test};
 pub use cache::{assets, default_cache_dir};
 pub use error::LinuxError;
 pub use initramfs::{InitramfsSpec, initramfs};

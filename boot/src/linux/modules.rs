@@ -67,8 +67,7 @@ pub fn module_index(modules_dir: &Path) -> Result<BTreeMap<String, PathBuf>, Lin
                 if depth < MAX_TREE_DEPTH {
                     pending.push((child, depth + 1));
                 }
-            } else if let Some(module) = name.to_str().and_then(|n| n.strip_suffix(MODULE_SUFFIX))
-            {
+            } else if let Some(module) = name.to_str().and_then(|n| n.strip_suffix(MODULE_SUFFIX)) {
                 index.insert(canonical_name(module), child);
             }
         }
@@ -261,7 +260,10 @@ pub(crate) mod tests {
             vec!["virtio".to_string(), "virtio_ring".to_string()]
         );
         let leaf = fake_module(b"depends=\0name=virtio_ring\0");
-        assert_eq!(modinfo_depends(&leaf).expect("parsed"), Vec::<String>::new());
+        assert_eq!(
+            modinfo_depends(&leaf).expect("parsed"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

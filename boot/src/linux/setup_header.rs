@@ -168,7 +168,8 @@ impl SetupHeaderFacts {
         };
         let u8_at = |offset| field(offset, 1).map(|b| b[0]);
         let u16_at = |offset| field(offset, 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        let u32_at = |offset| field(offset, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let u32_at =
+            |offset| field(offset, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let u64_at = |offset| {
             field(offset, 8).map(|b| {
                 let mut bytes = [0_u8; 8];
@@ -177,11 +178,16 @@ impl SetupHeaderFacts {
             })
         };
         if image.len() < HEADER_END {
-            return Err(format!("{} bytes, shorter than the setup header", image.len()));
+            return Err(format!(
+                "{} bytes, shorter than the setup header",
+                image.len()
+            ));
         }
         let boot_flag = u16_at(BOOT_FLAG_OFFSET)?;
         if boot_flag != BOOT_FLAG {
-            return Err(format!("boot_flag is {boot_flag:#06x}, not {BOOT_FLAG:#06x}"));
+            return Err(format!(
+                "boot_flag is {boot_flag:#06x}, not {BOOT_FLAG:#06x}"
+            ));
         }
         let magic = u32_at(HEADER_OFFSET)?;
         if magic != HEADER_MAGIC {
@@ -387,7 +393,10 @@ mod tests {
             Compression::detect(&[0xFD, b'7', b'z', b'X', b'Z', 0]),
             Compression::Xz
         );
-        assert_eq!(Compression::detect(&[0x28, 0xB5, 0x2F, 0xFD]), Compression::Zstd);
+        assert_eq!(
+            Compression::detect(&[0x28, 0xB5, 0x2F, 0xFD]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::detect(b"MZ"), Compression::Unknown);
     }
 }

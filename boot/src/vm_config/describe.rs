@@ -18,9 +18,10 @@ pub fn region_text(region: &Region) -> String {
 
 /// A host device in words, with its resources.
 pub fn host_text(host: &HostDevice) -> String {
-    let region = host
-        .region()
-        .map_or_else(|_| "an empty range".to_string(), |region| region_text(&region));
+    let region = host.region().map_or_else(
+        |_| "an empty range".to_string(),
+        |region| region_text(&region),
+    );
     match host {
         HostDevice::Com1 => format!("COM1 ({region})"),
         HostDevice::Com2 => format!("COM2 ({region})"),

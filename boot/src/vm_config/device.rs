@@ -51,10 +51,10 @@ const fn kind_fields(kind: KindName) -> &'static [&'static str] {
     }
 }
 
-/// The field naming where a device of `kind` sits (for range and identity errors).
-const fn location_field(kind: KindName) -> &'static str {
+/// The field naming where a device sits (for range, overlap and identity errors).
+pub const fn location_field(kind: &DeviceKind) -> &'static str {
     match kind {
-        KindName::DebugExit => "port",
+        DeviceKind::DebugExit { .. } => "port",
         _ => "base",
     }
 }
@@ -126,7 +126,7 @@ fn isa_irq(at: DevicePath, value: u64) -> Result<u8, Invalid> {
 }
 
 fn page_aligned(at: DevicePath, name: &str, value: u64) -> Result<u64, Invalid> {
-    if value % PAGE_SIZE != 0 {
+    if !value.is_multiple_of(PAGE_SIZE) {
         return Err(at.invalid(name, Problem::Unaligned(value)));
     }
     Ok(value)
@@ -160,9 +160,9 @@ fn kind(at: DevicePath, entry: &DeviceEntry) -> Result<(DeviceKind, Region), Inv
         KindName::TestDevice | KindName::MemoryRange => "memory",
         _ => "ports",
     };
-    let region = kind.region().map_err(|_| {
-        at.invalid(location_field(entry.kind), Problem::BadRange { what })
-    })?;
+    let region = kind
+        .region()
+        .map_err(|_| at.invalid(location_field(&kind), Problem::BadRange { what }))?;
     Ok((kind, region))
 }
 
@@ -281,13 +281,23 @@ fn method(
 ) -> Result<Method, Invalid> {
     let name = entry.method;
     if entry.policy.is_some() && name != MethodName::Mediated {
-        return Err(at.invalid("policy", Problem::NotAField { of: of_method(name) }));
+        return Err(at.invalid(
+            "policy",
+            Problem::NotAField {
+                of: of_method(name),
+            },
+        ));
     }
     let mismatch = |reason| at.invalid("method", Problem::MethodMismatch { reason });
     match name {
         MethodName::Emulated => {
             if entry.host.is_some() {
-                return Err(at.invalid("host", Problem::NotAField { of: of_method(name) }));
+                return Err(at.invalid(
+                    "host",
+                    Problem::NotAField {
+                        of: of_method(name),
+                    },
+                ));
             }
             match kind {
                 DeviceKind::PortRange { .. } | DeviceKind::MemoryRange { .. } => Err(mismatch(
@@ -314,7 +324,12 @@ fn method(
                     ));
                 }
                 None => {
-                    return Err(at.invalid("host", Problem::Required { by: of_method(name) }));
+                    return Err(at.invalid(
+                        "host",
+                        Problem::Required {
+                            by: of_method(name),
+                        },
+                    ));
                 }
             };
             Ok(Method::HostBacked { host })
@@ -335,7 +350,12 @@ fn method(
             }
             let host = host_device(at, entry, kind)?;
             let host_region = host.region().map_err(|_| {
-                at.invalid(location_field(entry.kind), Problem::BadRange { what: "ports" })
+                at.invalid(
+                    "host",
+                    Problem::BadRange {
+                        what: "host resources",
+                    },
+                )
             })?;
             if let Some(owned) = first_overlap(HYPERVISOR_OWNED, &host_region) {
                 return Err(at.invalid(
@@ -350,7 +370,7 @@ fn method(
             }
             if host_region != region {
                 return Err(at.invalid(
-                    location_field(entry.kind),
+                    location_field(&kind),
                     Problem::NotIdentity {
                         method: name.noun(),
                         guest: region_text(&region),
@@ -367,7 +387,12 @@ fn method(
                 ));
             };
             let rules = entry.policy.as_deref().ok_or_else(|| {
-                at.invalid("policy", Problem::Required { by: of_method(name) })
+                at.invalid(
+                    "policy",
+                    Problem::Required {
+                        by: of_method(name),
+                    },
+                )
             })?;
             let policy = rules
                 .iter()

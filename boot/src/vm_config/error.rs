@@ -32,8 +32,8 @@ pub enum ConfigError {
     Invalid {
         /// The configuration file.
         path: PathBuf,
-        /// Where and why.
-        invalid: Invalid,
+        /// Where and why (boxed: a `Result` stays small).
+        invalid: Box<Invalid>,
     },
     /// The validated configuration could not be encoded for the ramdisk.
     #[error("{}: {source}", path.display())]
@@ -109,7 +109,9 @@ pub enum Problem {
         resolved: PathBuf,
     },
     /// A real-mode load address outside conventional memory.
-    #[error("{address:#x} is outside {lowest:#x}..{end:#x} (above the IVT and BIOS data area, below 640 KiB)")]
+    #[error(
+        "{address:#x} is outside {lowest:#x}..{end:#x} (above the IVT and BIOS data area, below 640 KiB)"
+    )]
     RealModeAddress {
         /// The address.
         address: u32,
@@ -236,7 +238,9 @@ pub enum Problem {
         other: String,
     },
     /// A host device given to one VM alone that another device already uses.
-    #[error("host {host} is already used by {other} ({other_method}); passthrough and mediation need a host device for one VM alone")]
+    #[error(
+        "host {host} is already used by {other} ({other_method}); passthrough and mediation need a host device for one VM alone"
+    )]
     HostDeviceTaken {
         /// The host device and its resources.
         host: String,

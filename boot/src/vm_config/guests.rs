@@ -111,7 +111,10 @@ impl<'a> GuestFiles<'a> {
                 }
                 let name = path
                     .file_name()
-                    .map(|name| name.to_str().ok_or_else(|| Problem::FileNameNotUtf8(path.clone())))
+                    .map(|name| {
+                        name.to_str()
+                            .ok_or_else(|| Problem::FileNameNotUtf8(path.clone()))
+                    })
                     .transpose()
                     .map_err(invalid)?
                     .unwrap_or_default()

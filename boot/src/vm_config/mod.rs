@@ -2,7 +2,7 @@
 //! and validated here, then carried to the kernel in the boot ramdisk in the compact form of
 //! [`devices::vm_config`] (member `vms.cfg`, command line `config=vms.cfg`).
 //!
-//! - [`file`]: the file's shape (TOML v1.0 through `serde`, unknown keys refused); its module
+//! - [`file`](mod@file): the file's shape (TOML v1.0 through `serde`, unknown keys refused); its module
 //!   docs show every key.
 //! - validation ([`validate`]): each VM ([`vm`]) and device ([`device`]) on its own, then the
 //!   devices of a VM together and the host devices across VMs ([`placement`]). Every refusal is
@@ -120,6 +120,6 @@ pub fn load_config_with(
     };
     validate(&file, config_dir, builtins).map_err(|invalid| ConfigError::Invalid {
         path: path.to_path_buf(),
-        invalid,
+        invalid: Box::new(invalid),
     })
 }

@@ -8,19 +8,11 @@ use devices::vm_config::resources::first_overlap;
 use devices::vm_config::{DeviceDesc, DeviceKind, Machine, Method, PC_PLATFORM, PC_PLATFORM_IRQS};
 
 use super::describe::{host_text, region_text};
-use super::device::DevicePath;
+use super::device::{DevicePath, location_field};
 use super::error::{Invalid, Problem};
 
 /// Bytes in a MiB.
 const MIB: u64 = 1 << 20;
-
-/// The field naming where a device sits.
-const fn location_field(kind: &DeviceKind) -> &'static str {
-    match kind {
-        DeviceKind::DebugExit { .. } => "port",
-        _ => "base",
-    }
-}
 
 /// `vm[0].device[1] "com2"`.
 fn device_text(at: DevicePath, device: &DeviceDesc) -> String {
@@ -65,7 +57,10 @@ pub fn check_vm(vm: usize, ram_mib: u32, devices: &[(DeviceDesc, Region)]) -> Re
             ));
         }
         let earlier = devices.get(..index).unwrap_or_default();
-        if let Some(first) = earlier.iter().position(|(other, _)| other.name == device.name) {
+        if let Some(first) = earlier
+            .iter()
+            .position(|(other, _)| other.name == device.name)
+        {
             return Err(at.invalid(
                 "name",
                 Problem::DuplicateName {
@@ -83,7 +78,13 @@ pub fn check_vm(vm: usize, ram_mib: u32, devices: &[(DeviceDesc, Region)]) -> Re
                 place,
                 Problem::OverlapsDevice {
                     range: region_text(region),
-                    other: device_text(DevicePath { vm, index: other_index }, other),
+                    other: device_text(
+                        DevicePath {
+                            vm,
+                            index: other_index,
+                        },
+                        other,
+                    ),
                     other_range: region_text(other_region),
                 },
             ));

@@ -10,7 +10,9 @@ use super::{Builtins, ConfigError, load_config, load_config_with};
 
 /// `boot/configs/NAME`.
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs")
+        .join(name)
 }
 
 #[test]
@@ -73,7 +75,10 @@ fn load_config_resolves_paths_against_the_files_directory() {
     std::fs::write(&config, "[[vm]]\nname = \"a\"\nelf = \"guest.elf\"\n").expect("write");
     let (machine, files) = load_config_with(&config, fixture.builtins()).expect("loaded");
     assert_eq!(machine.vms[0].name, "a");
-    assert_eq!(files, [("guest.elf".to_string(), fixture.path("guest.elf"))]);
+    assert_eq!(
+        files,
+        [("guest.elf".to_string(), fixture.path("guest.elf"))]
+    );
 }
 
 #[test]
@@ -88,8 +93,11 @@ fn load_config_errors_name_the_file() {
             .starts_with(&format!("reading {}: ", missing.display()))
     );
     let config = fixture.path("bad.toml");
-    std::fs::write(&config, "[[vm]]\nname = \"a\"\nram_mib = 3\nelf = \"guest.elf\"\n")
-        .expect("write");
+    std::fs::write(
+        &config,
+        "[[vm]]\nname = \"a\"\nram_mib = 3\nelf = \"guest.elf\"\n",
+    )
+    .expect("write");
     let error = load_config_with(&config, fixture.builtins()).expect_err("refused");
     assert_eq!(
         error.to_string(),
@@ -134,7 +142,10 @@ fn four_methods_config_uses_every_method() {
         .collect();
     methods.sort_unstable();
     methods.dedup();
-    assert_eq!(methods, ["emulated", "host-backed", "mediated", "passthrough"]);
+    assert_eq!(
+        methods,
+        ["emulated", "host-backed", "mediated", "passthrough"]
+    );
 }
 
 #[test]

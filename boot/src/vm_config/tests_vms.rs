@@ -69,7 +69,8 @@ fn duplicate_vm_names_are_refused() {
 
 #[test]
 fn odd_or_out_of_range_ram_is_refused() {
-    let with_ram = |mib: u32| format!("[[vm]]\nname = \"web\"\nram_mib = {mib}\nelf = \"guest.elf\"");
+    let with_ram =
+        |mib: u32| format!("[[vm]]\nname = \"web\"\nram_mib = {mib}\nelf = \"guest.elf\"");
     let fixture = Fixture::new();
     assert_eq!(
         fixture.refusal(&with_ram(33)),
@@ -225,7 +226,9 @@ fn host_backed_sharing_of_one_uart_is_allowed() {
 
 #[test]
 fn more_vms_than_the_cap_are_refused() {
-    let text: String = (0..=MAX_VMS).map(|index| vm_with(&format!("vm{index}"), "")).collect();
+    let text: String = (0..=MAX_VMS)
+        .map(|index| vm_with(&format!("vm{index}"), ""))
+        .collect();
     assert_eq!(Fixture::new().refusal(&text), "vm: 17 entries, at most 16");
 }
 

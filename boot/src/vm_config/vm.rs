@@ -155,7 +155,7 @@ fn cpuid(index: usize, entries: &[CpuidEntry]) -> Result<Vec<CpuidOverride>, Inv
 pub fn vm(index: usize, entry: &VmEntry, files: &mut GuestFiles<'_>) -> Result<VmDesc, Invalid> {
     check_name(&entry.name).map_err(|problem| invalid(index, "name", problem))?;
     if !(MIN_RAM_MIB..=MAX_RAM_MIB).contains(&entry.ram_mib)
-        || entry.ram_mib % RAM_GRANULE_MIB != 0
+        || !entry.ram_mib.is_multiple_of(RAM_GRANULE_MIB)
     {
         return Err(invalid(index, "ram_mib", Problem::BadRam(entry.ram_mib)));
     }

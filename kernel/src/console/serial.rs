@@ -45,6 +45,29 @@ pub fn write_str(text: &str) {
     }
 }
 
+/// Write raw bytes (no newline translation) in one locked run, so a whole line from a VM's
+/// host-backed UART is never split by other console output.
+pub fn write_bytes(bytes: &[u8]) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        if let Some(uart) = COM1.lock().as_mut() {
+            for &byte in bytes {
+                if byte == b'\n' {
+                    uart.send_bytes_exact(b"\r\n");
+                } else {
+                    uart.send_bytes_exact(&[byte]);
+                }
+            }
+        }
+    });
+}
+
+/// A byte COM1 has received, if any.
+pub fn try_read_byte() -> Option<u8> {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        COM1.lock().as_mut()?.try_receive_byte().ok()
+    })
+}
+
 /// COM1's line status register (base + 5).
 const LINE_STATUS: u16 = COM1_BASE + 5;
 /// LSR bit 6: transmitter empty (holding register and shift register both idle).

@@ -127,6 +127,8 @@ fn create(
         image,
         vpid: (index + 1) as u16,
         apic: settings.apic,
+        devices: super::machine::DeviceSet::Default,
+        cpuid_overrides: Vec::new(),
     };
     let vm = Vm::create(&spec, arguments).map_err(|error| format!("{error}"))?;
     log::info!("VM {}: created ({} MiB RAM)", item.name, ram_bytes >> 20);

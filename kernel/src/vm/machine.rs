@@ -14,13 +14,17 @@
 //! | local APIC, I/O APIC (when configured) | 0xFEE0_0000 page + x2APIC MSRs; 0xFEC0_0000 |
 
 use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use devices::bus::{Bus, BusError};
 use devices::debug_exit::DebugExit;
 use devices::i8042::I8042;
-use devices::interface::{Device, DeviceError};
+use devices::interface::{Device, DeviceError, IrqLine, PortRange, Region};
 use devices::ioapic::{self, IoApic};
 use devices::lapic::{LapicConfig, LocalApic, TscReference};
+use devices::mediated::MediatedPorts;
 use devices::pci::host_bridge::HostBridge;
 use devices::pic8259::PicPair;
 use devices::pit8254::Pit8254;
@@ -28,40 +32,70 @@ use devices::rtc_cmos::RtcCmos;
 use devices::shared::Shared;
 use devices::test_device::{self, TestDevice};
 use devices::uart16550::{Uart16550, UartConfig};
+use devices::vm_config::{DeviceDesc, DeviceKind, HostDevice, Method, build_policy};
 
 use super::console::VmConsole;
+use super::host_devices::{self, HostPortWindow};
 use super::interrupts::{Apics, Controllers};
 use super::platform::Platform;
 use crate::arch::x86_64::{cmos_clock, tsc};
 
-/// Register, install and power on every device of the PC.
+/// Which devices beyond the fixed PC set a VM gets.
+#[derive(Debug, Clone, Copy)]
+pub enum DeviceSet<'a> {
+    /// The default: COM1 emulated (to the VM console), debug exit, MMIO test device.
+    Default,
+    /// What a configuration file lists, each built by its method.
+    Configured(&'a [DeviceDesc]),
+}
+
+/// What the VMM itself must do for the devices: ports and memory handed straight to the VM
+/// (method 1), and the mediated devices whose decision logs it prints (method 2).
+#[derive(Default)]
+pub struct Installed {
+    pub passthrough_ports: Vec<(String, PortRange)>,
+    pub passthrough_memory: Vec<(String, u64, u64, u64)>,
+    pub mediated: Vec<(String, Shared<MediatedPorts<HostPortWindow>>)>,
+}
+
+/// Register, install and power on every device of the PC, plus `set`.
 pub fn install_pc_devices(
     bus: &mut Bus,
     platform: &mut Platform,
     name: &str,
     with_apic: bool,
-) -> Result<(), BusError> {
+    set: DeviceSet<'_>,
+) -> Result<Installed, BusError> {
     let rtc =
         RtcCmos::new(cmos_clock::epoch_seconds()).map_err(|error| config_error("RTC", error))?;
-    let uart = Uart16550::new(UartConfig::COM1, VmConsole::new(name))
-        .map_err(|error| config_error("UART", error))?;
-    let test_device = TestDevice::new(test_device::DEFAULT_BASE)
-        .map_err(|error| config_error("test device", error))?;
     let pic = Shared::new(PicPair::new());
-    let models: [Box<dyn Device>; 8] = [
-        Box::new(uart),
+    let fixed: [Box<dyn Device>; 5] = [
         Box::new(pic.clone()),
         Box::new(Pit8254::new()),
         Box::new(rtc),
         Box::new(I8042::new()),
         Box::new(HostBridge::new()),
-        Box::new(DebugExit::default()),
-        Box::new(test_device),
     ];
     bus.enable_pci_mechanism1()?;
-    for model in models {
-        let id = bus.register(platform, model)?;
-        bus.power_on(platform, id)?;
+    for model in fixed {
+        add(bus, platform, model)?;
+    }
+    let mut installed = Installed::default();
+    match set {
+        DeviceSet::Default => {
+            let uart = Uart16550::new(UartConfig::COM1, VmConsole::new(name))
+                .map_err(|error| config_error("UART", error))?;
+            let test_device = TestDevice::new(test_device::DEFAULT_BASE)
+                .map_err(|error| config_error("test device", error))?;
+            add(bus, platform, Box::new(uart))?;
+            add(bus, platform, Box::new(DebugExit::default()))?;
+            add(bus, platform, Box::new(test_device))?;
+        }
+        DeviceSet::Configured(devices) => {
+            for device in devices {
+                install_configured(bus, platform, name, device, &mut installed)?;
+            }
+        }
     }
     let apics = if with_apic {
         Some(install_apics(bus, platform)?)
@@ -69,7 +103,112 @@ pub fn install_pc_devices(
         None
     };
     platform.controllers = Some(Controllers { pic, apics });
-    Ok(())
+    Ok(installed)
+}
+
+fn add(bus: &mut Bus, platform: &mut Platform, model: Box<dyn Device>) -> Result<(), BusError> {
+    let id = bus.register(platform, model)?;
+    bus.power_on(platform, id)
+}
+
+/// One configured device, built the way its method says (the host tool validated the
+/// combination; anything else is refused here too, naming the device).
+fn install_configured(
+    bus: &mut Bus,
+    platform: &mut Platform,
+    vm: &str,
+    device: &DeviceDesc,
+    installed: &mut Installed,
+) -> Result<(), BusError> {
+    let refuse = |why: &str| config_error(&device.name, why);
+    let region = device
+        .kind
+        .region()
+        .map_err(|error| config_error(&device.name, error))?;
+    match (&device.kind, &device.method) {
+        (DeviceKind::Uart16550 { base, irq }, Method::Emulated) => {
+            let config = UartConfig {
+                base: *base,
+                irq: IrqLine(*irq),
+            };
+            let uart = Uart16550::new(config, VmConsole::new(vm))
+                .map_err(|error| refuse(&format!("{error:?}")))?;
+            add(bus, platform, Box::new(uart))
+        }
+        (
+            DeviceKind::Uart16550 { base, irq },
+            Method::HostBacked {
+                host: HostDevice::Com1,
+            },
+        ) => {
+            let backend = host_devices::host_com1()
+                .attach(vm)
+                .map_err(|error| refuse(&format!("{error:?}")))?;
+            let config = UartConfig {
+                base: *base,
+                irq: IrqLine(*irq),
+            };
+            let uart =
+                Uart16550::new(config, backend).map_err(|error| refuse(&format!("{error:?}")))?;
+            add(bus, platform, Box::new(uart))
+        }
+        (DeviceKind::DebugExit { .. }, Method::Emulated)
+        | (DeviceKind::TestDevice { .. }, Method::Emulated) => match (&device.kind, region) {
+            (DeviceKind::DebugExit { .. }, Region::Pio(ports)) => {
+                add(bus, platform, Box::new(DebugExit::new(ports)))
+            }
+            (DeviceKind::TestDevice { base }, _) => {
+                let model =
+                    TestDevice::new(*base).map_err(|error| refuse(&format!("{error:?}")))?;
+                add(bus, platform, Box::new(model))
+            }
+            _ => Err(refuse("unexpected resource kind")),
+        },
+        (_, Method::Passthrough { host }) => {
+            match (
+                region,
+                host.region()
+                    .map_err(|error| refuse(&format!("{error:?}")))?,
+            ) {
+                (Region::Pio(ports), Region::Pio(host_ports)) if ports == host_ports => {
+                    installed
+                        .passthrough_ports
+                        .push((device.name.clone(), ports));
+                    Ok(())
+                }
+                (Region::Mmio(memory), Region::Mmio(host_memory))
+                    if memory.len() == host_memory.len() =>
+                {
+                    installed.passthrough_memory.push((
+                        device.name.clone(),
+                        memory.first(),
+                        host_memory.first(),
+                        memory.len(),
+                    ));
+                    Ok(())
+                }
+                _ => Err(refuse(
+                    "passthrough needs the same ports (or as much memory) as the host device",
+                )),
+            }
+        }
+        (_, Method::Mediated { host, policy }) => {
+            let (Region::Pio(ports), Ok(Region::Pio(host_ports))) = (region, host.region()) else {
+                return Err(refuse("mediation works on port ranges"));
+            };
+            if ports != host_ports {
+                return Err(refuse("mediation needs the same ports as the host device"));
+            }
+            let policy = build_policy(policy).map_err(|error| refuse(&format!("{error:?}")))?;
+            let model = MediatedPorts::new(ports, policy, HostPortWindow::new(ports))
+                .map_err(|error| refuse(&format!("{error:?}")))?;
+            let shared = Shared::new(model);
+            add(bus, platform, Box::new(shared.clone()))?;
+            installed.mediated.push((device.name.clone(), shared));
+            Ok(())
+        }
+        _ => Err(refuse("this kind of device cannot be built that way")),
+    }
 }
 
 /// The local APIC (xAPIC page 0xFEE0_0000 / x2APIC MSRs, timer at the host TSC's rate) and the

@@ -12,6 +12,7 @@ pub mod ept_tables;
 pub mod exits;
 pub mod guest_access;
 pub mod guest_paging;
+pub mod host_devices;
 pub mod interrupts;
 pub mod launcher;
 pub mod loader;
@@ -123,6 +124,10 @@ pub struct VmSpec<'a> {
     pub vpid: u16,
     /// Give the VM a local APIC and an I/O APIC (CPUID then shows the APIC).
     pub apic: bool,
+    /// The devices beyond the fixed PC set.
+    pub devices: machine::DeviceSet<'a>,
+    /// CPUID answers the VM's configuration replaces.
+    pub cpuid_overrides: Vec<CpuidOverride>,
 }
 
 /// One virtual machine.
@@ -138,6 +143,21 @@ pub struct Vm {
     pub halted: bool,
     /// TSC cycles this VM's slices took (guest time plus exit handling).
     pub cpu_cycles: u64,
+    /// Port ranges passed straight through, with the exits they still caused (should be 0).
+    pub passthrough_ports: Vec<PassthroughPorts>,
+    /// Mediated devices whose decision logs the VMM prints.
+    pub mediated: Vec<(
+        String,
+        devices::shared::Shared<devices::mediated::MediatedPorts<host_devices::HostPortWindow>>,
+    )>,
+}
+
+/// A passed-through port range and the I/O exits that still hit it.
+#[derive(Debug, Clone)]
+pub struct PassthroughPorts {
+    pub name: String,
+    pub ports: devices::interface::PortRange,
+    pub exits: u64,
 }
 
 /// How a slice of guest execution ended.
@@ -179,7 +199,38 @@ impl Vm {
         };
         let mut platform = Platform::new(memory, config);
         let mut bus = Bus::default();
-        machine::install_pc_devices(&mut bus, &mut platform, spec.name, spec.apic)?;
+        let installed = machine::install_pc_devices(
+            &mut bus,
+            &mut platform,
+            spec.name,
+            spec.apic,
+            spec.devices,
+        )?;
+        let mut vcpu = vcpu;
+        let mut passthrough_ports = Vec::new();
+        for (name, ports) in installed.passthrough_ports {
+            for port in ports.first()..=ports.last() {
+                vcpu.set_port_passthrough(port, true);
+            }
+            log::info!(
+                "VM {}: {name}: ports {:#x}-{:#x} passed through",
+                spec.name,
+                ports.first(),
+                ports.last()
+            );
+            passthrough_ports.push(PassthroughPorts {
+                name,
+                ports,
+                exits: 0,
+            });
+        }
+        for (name, gpa, hpa, size) in &installed.passthrough_memory {
+            ept.map_device(*gpa, *hpa, *size).map_err(VmError::Ept)?;
+            log::info!(
+                "VM {}: {name}: memory {gpa:#x} passed through to host {hpa:#x}",
+                spec.name
+            );
+        }
         Ok(Vm {
             name: String::from(spec.name),
             vcpu,
@@ -187,9 +238,11 @@ impl Vm {
             platform,
             ept: Some(ept),
             stats: ExitStats::default(),
-            cpuid_overrides: Vec::new(),
+            cpuid_overrides: spec.cpuid_overrides.clone(),
             halted: false,
             cpu_cycles: 0,
+            passthrough_ports,
+            mediated: installed.mediated,
         })
     }
 

@@ -61,6 +61,8 @@ const INTERRUPTION_VALID: u32 = 1 << 31;
 const INTERRUPTION_TYPE_HARDWARE_EXCEPTION: u32 = 3 << 8;
 /// Bit 11: deliver an error code.
 const INTERRUPTION_DELIVER_ERROR_CODE: u32 = 1 << 11;
+/// Guest interruptibility bits 0 and 1: blocking by STI, blocking by MOV SS.
+const BLOCKING_BY_STI_OR_MOV_SS: u64 = 0b11;
 /// CS access rights bit 13: 64-bit code segment (L).
 const CS_LONG: u64 = 1 << 13;
 /// CS access rights bit 14: default operation size 32 (D/B).
@@ -252,6 +254,7 @@ impl Vcpu {
         let length = read(F::ExitInstructionLength);
         let mask = self.mode().instruction_pointer_mask();
         let _ = vmcs::write(F::GuestRip, self.rip().wrapping_add(length) & mask);
+        end_instruction_shadow();
     }
 
     /// The guest's execution mode, from CR0.PE, EFER.LMA and CS.L/CS.D.
@@ -299,6 +302,7 @@ impl Vcpu {
         let _ = vmcs::write(F::GuestRsp, registers.gprs[gpr::RSP]);
         let _ = vmcs::write(F::GuestRip, registers.rip);
         let _ = vmcs::write(F::GuestRflags, registers.rflags);
+        end_instruction_shadow();
     }
 }
 
@@ -307,6 +311,18 @@ const XCR0_X87: u64 = 1;
 
 fn host_has_xsave_enabled() -> bool {
     x86_64::registers::control::Cr4::read().contains(x86_64::registers::control::Cr4Flags::OSXSAVE)
+}
+
+/// An emulated instruction completed: the one-instruction STI / MOV SS shadow it sat in is
+/// over (an interrupt pending after `sti; hlt` is taken right after the HLT, as on hardware).
+fn end_instruction_shadow() {
+    let interruptibility = read(F::GuestInterruptibility);
+    if interruptibility & BLOCKING_BY_STI_OR_MOV_SS != 0 {
+        let _ = vmcs::write(
+            F::GuestInterruptibility,
+            interruptibility & !BLOCKING_BY_STI_OR_MOV_SS,
+        );
+    }
 }
 
 /// VMREAD of a field the VMCS always has (a failure reads as 0 and is a hypervisor bug that

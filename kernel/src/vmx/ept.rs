@@ -126,6 +126,29 @@ impl<M: TableMemory> Ept<M> {
     /// Map `[gpa, gpa+size)` to `[hpa, hpa+size)` with `access` (a subset of RWX); leaves are
     /// write-back. Uses 2 MiB pages where both sides are 2 MiB aligned and 2 MiB remain.
     pub fn map(&mut self, gpa: u64, hpa: u64, size: u64, access: EptFlags) -> Result<(), EptError> {
+        self.map_typed(gpa, hpa, size, access, EptFlags::MEMORY_TYPE_WB)
+    }
+
+    /// Map a host device's memory (passthrough): as [`map`](Self::map), but uncacheable
+    /// (memory type 0), as device registers must be.
+    pub fn map_device(&mut self, gpa: u64, hpa: u64, size: u64) -> Result<(), EptError> {
+        self.map_typed(
+            gpa,
+            hpa,
+            size,
+            EptFlags::READ | EptFlags::WRITE,
+            EptFlags::empty(),
+        )
+    }
+
+    fn map_typed(
+        &mut self,
+        gpa: u64,
+        hpa: u64,
+        size: u64,
+        access: EptFlags,
+        memory_type: EptFlags,
+    ) -> Result<(), EptError> {
         if !(gpa | hpa | size).is_multiple_of(PAGE_4K) || size == 0 {
             return Err(EptError::Misaligned { gpa, hpa, size });
         }
@@ -141,7 +164,7 @@ impl<M: TableMemory> Ept<M> {
             }
             probe += PAGE_4K;
         }
-        let leaf_flags = (access & EptFlags::RWX) | EptFlags::MEMORY_TYPE_WB;
+        let leaf_flags = (access & EptFlags::RWX) | memory_type;
         let mut offset = 0;
         while offset < size {
             let (g, h) = (gpa + offset, hpa + offset);
@@ -373,6 +396,18 @@ mod tests {
         ept.map(0x5000, 0x1234_5000, PAGE_4K, EptFlags::READ)
             .unwrap();
         assert_eq!(ept.translate(0x5008).unwrap().hpa, 0x1234_5008);
+    }
+
+    #[test]
+    fn device_memory_is_uncacheable() {
+        let mut ept = Ept::new(FakeTables::default()).unwrap();
+        ept.map_device(0xfe00_0000, 0xfd00_0000, PAGE_4K).unwrap();
+        let t = ept.translate(0xfe00_0008).unwrap();
+        assert_eq!(t.hpa, 0xfd00_0008);
+        assert!(
+            !t.flags
+                .intersects(EptFlags::MEMORY_TYPE_WB | EptFlags::EXECUTE)
+        );
     }
 
     #[test]

@@ -228,7 +228,7 @@ pub fn plan(
             let limit = if above_4g {
                 ram
             } else {
-                ram.min(u64::from(header.initrd_addr_max) + 1)
+                ram.min(header.initrd_addr_max + 1)
             };
             let start = limit.checked_sub(size).map(|s| s & !(PAGE - 1));
             match start {
