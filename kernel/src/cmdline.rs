@@ -10,6 +10,7 @@
 //! | `log` | `error`, `warn`, `info`, `debug`, `trace` | `info` |
 //! | `vms` | guests to run in turn: `NAME.elf` (64-bit ELF) or `NAME.bin@0xADDR` (real mode) | none |
 //! | `vm_ram_mib` | RAM per VM in MiB, even, 2–2048 | 32 |
+//! | `config` | a ramdisk member holding an encoded VM configuration (`devices::vm_config`) | none |
 //! | `vm_apic` | `on`: VMs get a local APIC and an I/O APIC; `off`: the 8259A pair only | `off` |
 //! | `vm_schedule` | `sequential` (one VM after another) or `together` (time-sliced) | `sequential` |
 
@@ -35,6 +36,7 @@ pub struct Options<'a> {
     pub vm_ram_mib: u64,
     pub vms_together: bool,
     pub vm_apic: bool,
+    pub config: Option<&'a str>,
 }
 
 impl Default for Options<'_> {
@@ -50,6 +52,7 @@ impl Default for Options<'_> {
             vm_ram_mib: 32,
             vms_together: false,
             vm_apic: false,
+            config: None,
         }
     }
 }
@@ -120,6 +123,12 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                     return Err(bad());
                 }
                 options.vms = Some(value);
+            }
+            "config" => {
+                if value.is_empty() || value.len() > MAX_TEST_NAME * 4 {
+                    return Err(bad());
+                }
+                options.config = Some(value);
             }
             "vm_apic" => {
                 options.vm_apic = match value {

@@ -125,6 +125,9 @@ mod hypervisor {
         let vmx = vmx::report_and_toggle();
 
         let status = match (options.test, options.vms) {
+            (None, _) if options.config.is_some() => {
+                run_config(&options, &files, &vmx, boot_info.kernel_addr)
+            }
             (None, Some(list)) => run_vms(list, &options, &files, &vmx, boot_info.kernel_addr),
             (None, None) => ExitStatus::Success,
             (Some(name), _) => selftest::run(
@@ -144,6 +147,43 @@ mod hypervisor {
             idt::stray_legacy_count()
         );
         exit(status)
+    }
+
+    /// Start VMX operation and run the VMs a configuration file describes.
+    fn run_config(
+        options: &cmdline::Options<'_>,
+        files: &kernel::bootfs::BootFiles,
+        vmx: &vmx::VmxStatus,
+        hypervisor_physical: u64,
+    ) -> ExitStatus {
+        let member = options.config.unwrap_or_default();
+        let Some(bytes) = files.file(member) else {
+            log::error!("config=: no file `{member}` in the boot ramdisk");
+            return ExitStatus::BadCommandLine;
+        };
+        let machine = match devices::vm_config::decode(bytes) {
+            Ok(machine) => machine,
+            Err(error) => {
+                log::error!("config=: {member}: {error:?}");
+                return ExitStatus::BadCommandLine;
+            }
+        };
+        let Some(caps) = vmx.caps else {
+            log::error!("config=: this CPU has no VT-x, no VM can run");
+            return ExitStatus::VmFailed;
+        };
+        kernel::vm::set_capabilities(caps);
+        let _vmx_on = match vmx::enable_for_vms(&caps) {
+            Ok(on) => on,
+            Err(error) => {
+                log::error!("config=: {error}");
+                return ExitStatus::VmFailed;
+            }
+        };
+        let arguments = kernel::vm::loader::BootArguments {
+            hypervisor_physical,
+        };
+        kernel::vm::launcher::run_machine(&machine, files, arguments)
     }
 
     /// Start VMX operation and run the VMs of `vms=` in turn.

@@ -8,10 +8,13 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::exits::{CpuidOverride, CpuidResult};
 use super::loader::{BootArguments, GuestImage};
+use super::machine::DeviceSet;
 use super::{Vm, VmEnd, VmSpec, scheduler};
 use crate::bootfs::BootFiles;
 use crate::exit::ExitStatus;
+use devices::vm_config::{Guest, Machine, VmDesc};
 
 /// Most VMs one command line may name.
 pub const MAX_VMS: usize = 16;
@@ -132,6 +135,93 @@ fn create(
     };
     let vm = Vm::create(&spec, arguments).map_err(|error| format!("{error}"))?;
     log::info!("VM {}: created ({} MiB RAM)", item.name, ram_bytes >> 20);
+    Ok(vm)
+}
+
+/// Create the VMs a configuration describes (`config=vms.cfg`, written by the host tool from
+/// a TOML file) and run them time-sliced; success only if each ends cleanly.
+pub fn run_machine(machine: &Machine, files: &BootFiles, arguments: BootArguments) -> ExitStatus {
+    let mut vms = Vec::new();
+    let mut all_started = true;
+    for (index, desc) in machine.vms.iter().enumerate() {
+        match create_described(desc, index, files, arguments) {
+            Ok(vm) => vms.push(vm),
+            Err(why) => {
+                crate::println!("VM {}: not started: {why}", desc.name);
+                all_started = false;
+            }
+        }
+    }
+    let summaries = scheduler::run_together(vms);
+    scheduler::print_summary(&summaries);
+    let all_passed = summaries.iter().all(|s| s.end.is_success());
+    if all_started && all_passed {
+        ExitStatus::Success
+    } else {
+        ExitStatus::VmFailed
+    }
+}
+
+fn create_described(
+    desc: &VmDesc,
+    index: usize,
+    files: &BootFiles,
+    arguments: BootArguments,
+) -> Result<Vm, String> {
+    let file = |name: &str| {
+        files
+            .file(name)
+            .ok_or_else(|| format!("no file `{name}` in the boot ramdisk"))
+    };
+    let image = match &desc.guest {
+        Guest::Elf { file: name } => GuestImage::Elf64(file(name)?),
+        Guest::RealMode {
+            file: name,
+            load_address,
+        } => GuestImage::RealMode {
+            bytes: file(name)?,
+            address: u64::from(*load_address),
+        },
+        Guest::Linux {
+            kernel,
+            initrd,
+            cmdline,
+        } => GuestImage::Linux {
+            kernel: file(kernel)?,
+            initrd: initrd.as_deref().map(file).transpose()?,
+            cmdline,
+        },
+    };
+    let cpuid_overrides = desc
+        .cpuid_overrides
+        .iter()
+        .map(|o| CpuidOverride {
+            leaf: o.leaf,
+            subleaf: o.subleaf,
+            result: CpuidResult {
+                eax: o.eax,
+                ebx: o.ebx,
+                ecx: o.ecx,
+                edx: o.edx,
+            },
+        })
+        .collect();
+    let spec = VmSpec {
+        name: &desc.name,
+        ram_bytes: u64::from(desc.ram_mib) << 20,
+        image,
+        vpid: (index + 1) as u16,
+        apic: false,
+        devices: DeviceSet::Configured(&desc.devices),
+        cpuid_overrides,
+    };
+    let vm = Vm::create(&spec, arguments).map_err(|error| format!("{error}"))?;
+    log::info!(
+        "VM {}: created ({} MiB RAM, {} configured devices)",
+        desc.name,
+        desc.ram_mib,
+        desc.devices.len()
+    );
     Ok(vm)
 }
 

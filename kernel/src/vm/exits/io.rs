@@ -42,6 +42,29 @@ pub fn handle(vm: &mut Vm) -> Flow {
     if !matches!(size, 1 | 2 | 4) {
         return stop(vm, format!("I/O exit with impossible size {size}"));
     }
+    // Passed-through ports should never exit; count it if one does (the tests assert zero).
+    for passthrough in vm
+        .passthrough_ports
+        .iter_mut()
+        .filter(|p| p.ports.contains(port))
+    {
+        passthrough.exits = passthrough.exits.saturating_add(1);
+    }
+    let flow = dispatch(vm, qualification, port, size, is_in);
+    print_mediation_logs(vm);
+    flow
+}
+
+/// Print what the mediated devices decided (denied, logged, rewritten accesses).
+fn print_mediation_logs(vm: &Vm) {
+    for (name, device) in &vm.mediated {
+        for record in device.lock().take_log() {
+            crate::println!("VM {}: {name}: {record}", vm.name);
+        }
+    }
+}
+
+fn dispatch(vm: &mut Vm, qualification: u64, port: u16, size: usize, is_in: bool) -> Flow {
     if qualification & STRING != 0 {
         return string(vm, port, size, is_in, qualification & REP != 0);
     }

@@ -10,7 +10,7 @@ mod io;
 mod mmio;
 mod msr;
 
-pub use cpuid::{CpuidOverride, HYPERVISOR_SIGNATURE};
+pub use cpuid::{CpuidOverride, CpuidResult, HYPERVISOR_SIGNATURE};
 pub use hypercall::{HYPERCALL_ABI_VERSION, PING_SIGNATURE};
 
 use alloc::format;
