@@ -1,20 +1,48 @@
-//! The compact form the boot tool writes into the ramdisk and the kernel reads: a 4-byte magic
-//! ([`MAGIC`]), the format version ([`FORMAT_VERSION`], `u16` little-endian), then the
-//! [`Machine`] in the postcard wire format (postcard 1.x specification: varint lengths and
-//! enum discriminants, little-endian fixed-width integers only where the type is fixed).
-//! Nothing may follow the machine. The whole is at most [`MAX_ENCODED_LEN`] bytes.
+//! The compact form the boot tool writes into the ramdisk and the kernel reads. A small
+//! hand-written binary format (this crate is also built for the bare-metal kernel, where no
+//! serialization framework with `std` features may be pulled in):
+//!
+//! ```text
+//! header   = "HVMC" (MAGIC), FORMAT_VERSION as u16
+//! machine  = vms: seq<vm>                                   (cap MAX_VMS)
+//! vm       = name: str (MAX_NAME_LEN), ram_mib: u32, vcpus: u32, guest,
+//!            devices: seq<device> (MAX_DEVICES), cpuid_overrides: seq<cpuid> (MAX_CPUID_OVERRIDES)
+//! guest    = 0 file: str | 1 file: str, load_address: u32
+//!          | 2 kernel: str, initrd: option<str>, cmdline: str (MAX_CMDLINE_LEN)
+//! device   = name: str (MAX_NAME_LEN), kind, method
+//! kind     = 0 base: u16, irq: u8 (UART) | 1 port: u16 (debug exit) | 2 base: u64 (test device)
+//!          | 3 base: u16, len: u16 (ports) | 4 base: u64, len: u64 (memory)
+//! method   = 0 (emulated) | 1 host (host-backed) | 2 host (passthrough)
+//!          | 3 host, policy: seq<rule> (mediated, MAX_POLICY_RULES)
+//! host     = 0 (COM1) | 1 (COM2) | 2 base: u16, len: u16 | 3 base: u64, len: u64
+//! rule     = first: u16, last: u16, access: (0 read | 1 write | 2 both),
+//!            action: (0 allow | 1 deny | 2 log | 3 and_mask: u32, or_value: u32)
+//! cpuid    = leaf: u32, subleaf: option<u32>, eax: u32, ebx: u32, ecx: u32, edx: u32
+//! ```
+//!
+//! Integers are fixed-width little-endian. `str` and `seq<T>` are a `u16` little-endian length
+//! (bytes, or entries) followed by that many UTF-8 bytes or entries; file names are capped by
+//! `MAX_FILE_NAME_LEN`. A tag is one byte before a variant's fields; `option<T>` is a byte 0
+//! (absent) or 1 (then the value). The decoder checks each length against its cap
+//! ([`super::limits`]) before reading or allocating, refuses any other tag or presence byte
+//! ([`DecodeError::Malformed`]), input that ends early ([`DecodeError::Truncated`]) and bytes
+//! after the machine ([`DecodeError::TrailingBytes`]). Every value has exactly one encoding.
+//! The whole is at most [`MAX_ENCODED_LEN`] bytes. `layout` writes and reads the
+//! types, `wire` the primitives.
 
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::layout::{read_machine, write_machine};
 use super::limits::{LimitError, check_limits};
 use super::schema::Machine;
+use super::wire::{Reader, Writer};
 
 /// The first four bytes of an encoded configuration.
 pub const MAGIC: [u8; 4] = *b"HVMC";
-/// The format this code writes and reads; bumped on any schema change.
-pub const FORMAT_VERSION: u16 = 1;
-/// Bytes before the postcard payload: magic, then version.
+/// The format this code writes and reads; bumped on any layout change (1 was postcard's).
+pub const FORMAT_VERSION: u16 = 2;
+/// Bytes before the machine: magic, then version.
 pub const HEADER_LEN: usize = MAGIC.len() + core::mem::size_of::<u16>();
 /// Longest encoded configuration accepted (the caps of [`check_limits`] keep real ones far
 /// below it).
@@ -30,7 +58,8 @@ pub enum EncodeError {
         /// Its length.
         len: usize,
     },
-    /// The serializer refused the value.
+    /// A string or sequence is too long for its length prefix (only possible past the caps,
+    /// which are checked first).
     Serialize,
 }
 
@@ -66,7 +95,7 @@ pub enum DecodeError {
     },
     /// Ends before the machine does.
     Truncated,
-    /// The payload is not a machine (bad discriminant, bad UTF-8, bad varint, ...).
+    /// The payload is not a machine (unknown tag or presence byte, bad UTF-8).
     Malformed,
     /// Bytes follow the machine.
     TrailingBytes {
@@ -100,17 +129,24 @@ impl fmt::Display for DecodeError {
 
 impl core::error::Error for DecodeError {}
 
-/// The compact form of `machine`: header, then the postcard payload.
+/// The compact form of `machine`: header, then the machine.
 pub fn encode(machine: &Machine) -> Result<Vec<u8>, EncodeError> {
     check_limits(machine).map_err(EncodeError::Limit)?;
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(&MAGIC);
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let bytes = postcard::to_extend(machine, header).map_err(|_| EncodeError::Serialize)?;
+    let bytes = encode_unchecked(machine)?;
     if bytes.len() > MAX_ENCODED_LEN {
         return Err(EncodeError::TooLarge { len: bytes.len() });
     }
     Ok(bytes)
+}
+
+/// Header and machine, with no cap checked (tests use it to build over-cap input).
+pub(super) fn encode_unchecked(machine: &Machine) -> Result<Vec<u8>, EncodeError> {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(&MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let mut out = Writer::new(header);
+    write_machine(&mut out, machine)?;
+    Ok(out.finish())
 }
 
 /// The machine `bytes` encode, checked against the caps.
@@ -126,14 +162,15 @@ pub fn decode(bytes: &[u8]) -> Result<Machine, DecodeError> {
     if found != FORMAT_VERSION {
         return Err(DecodeError::UnsupportedVersion { found });
     }
-    let (machine, rest) =
-        postcard::take_from_bytes::<Machine>(payload).map_err(|error| match error {
-            postcard::Error::DeserializeUnexpectedEnd => DecodeError::Truncated,
-            _ => DecodeError::Malformed,
-        })?;
-    if !rest.is_empty() {
-        return Err(DecodeError::TrailingBytes { count: rest.len() });
+    let mut input = Reader::new(payload);
+    let machine = read_machine(&mut input)?;
+    if input.remaining() != 0 {
+        return Err(DecodeError::TrailingBytes {
+            count: input.remaining(),
+        });
     }
+    // Every cap was checked as its length was read; this keeps `decode` and `encode` agreeing
+    // should a cap ever be added that no length prefix carries.
     check_limits(&machine).map_err(DecodeError::Limit)?;
     Ok(machine)
 }

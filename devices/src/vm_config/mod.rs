@@ -8,7 +8,8 @@
 //! it on the command line with `config=vms.cfg`; the kernel reads it back with [`decode`].
 //!
 //! - [`schema`]: the types.
-//! - [`encoding`]: the compact form (magic, version, postcard payload) and its errors.
+//! - [`encoding`]: the compact form (magic, version, a hand-written binary layout) and its
+//!   errors; `layout` and `wire` implement it.
 //! - [`limits`]: the caps on sizes, enforced by both [`encode`] and [`decode`].
 //! - [`resources`]: what each device kind and host device occupies, the always-present PC
 //!   devices, and the host resources the hypervisor keeps.
@@ -19,13 +20,17 @@
 //! are not listed in a configuration: every VM has them, fully emulated.
 
 pub mod encoding;
+mod layout;
 pub mod limits;
 pub mod policy;
 pub mod resources;
 pub mod schema;
+mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_wire;
 
 pub use encoding::{
     DecodeError, EncodeError, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_ENCODED_LEN, decode, encode,

@@ -3,7 +3,7 @@
 //! The configuration's rules mean what [`crate::mediated::policy`] does with them: tried in
 //! order, the **first** rule whose direction fits and whose ports cover every byte of the
 //! access decides; when none does, the access is **denied**. The schema keeps its own
-//! serde-derived types ([`PolicyRule`], [`Access`], [`Action`]) so the wire format does not
+//! types ([`PolicyRule`], [`Access`], [`Action`]) so the wire format does not
 //! change when the engine does; this module maps them one to one.
 
 use alloc::vec::Vec;

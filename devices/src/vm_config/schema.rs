@@ -8,17 +8,15 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde::{Deserialize, Serialize};
-
 /// Everything the hypervisor runs: the VMs, in the order they were written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Machine {
     /// The VMs (at most [`MAX_VMS`](super::MAX_VMS)).
     pub vms: Vec<VmDesc>,
 }
 
 /// One VM.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmDesc {
     /// Its name: tags its console output and its lines in the summary. 1 to
     /// [`MAX_NAME_LEN`](super::MAX_NAME_LEN) characters of `A-Z a-z 0-9 _ -`, unique.
@@ -38,7 +36,7 @@ pub struct VmDesc {
 }
 
 /// The guest image and how it is entered. File names are ramdisk member names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Guest {
     /// A 64-bit ELF entered in long mode (the platform's "long-mode guests").
     Elf {
@@ -77,7 +75,7 @@ impl Guest {
 }
 
 /// One device of a VM: a name, what the guest sees, and how it is built.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceDesc {
     /// Its name, unique within the VM (same characters as VM names).
     pub name: String,
@@ -88,7 +86,7 @@ pub struct DeviceDesc {
 }
 
 /// What the guest sees, at which guest resources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceKind {
     /// A 16550A UART on eight ports from `base`, driving ISA line `irq`.
     Uart16550 {
@@ -126,7 +124,7 @@ pub enum DeviceKind {
 }
 
 /// How a device is built (the seed paper's four ways).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
     /// Full emulation by the model in this crate; no host device involved.
     Emulated,
@@ -170,7 +168,7 @@ impl Method {
 }
 
 /// A real device of the machine the hypervisor runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostDevice {
     /// The first serial port, ports 0x3F8–0x3FF: the hypervisor's console.
     Com1,
@@ -193,7 +191,7 @@ pub enum HostDevice {
 }
 
 /// One rule of a mediation policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyRule {
     /// The ports it applies to.
     pub ports: PortSpan,
@@ -204,7 +202,7 @@ pub struct PolicyRule {
 }
 
 /// An inclusive range of ports, `first..=last`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortSpan {
     /// The first port.
     pub first: u16,
@@ -220,7 +218,7 @@ impl PortSpan {
 }
 
 /// Which accesses a policy rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Reads (IN, INS) only.
     Read,
@@ -231,7 +229,7 @@ pub enum Access {
 }
 
 /// What a mediation policy does with a matching access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// The access reaches the device unchanged.
     Allow,
@@ -252,7 +250,7 @@ pub enum Action {
 }
 
 /// A CPUID answer replacing the hypervisor's for one leaf (and sub-leaf).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuidOverride {
     /// EAX on input.
     pub leaf: u32,

@@ -9,7 +9,7 @@ use super::*;
 use crate::interface::{MmioRange, PortRange, RangeError, Region};
 use crate::mediated::AccessSize;
 
-fn hello_vm(name: &str) -> VmDesc {
+pub(super) fn hello_vm(name: &str) -> VmDesc {
     VmDesc {
         name: name.to_string(),
         ram_mib: 32,
@@ -39,7 +39,7 @@ fn hello_vm(name: &str) -> VmDesc {
 }
 
 /// One VM per method and guest kind: every enum variant appears somewhere.
-fn every_variant() -> Machine {
+pub(super) fn every_variant() -> Machine {
     let mut mediated = hello_vm("mediated");
     mediated.guest = Guest::RealMode {
         file: "boot.bin".to_string(),
@@ -154,7 +154,7 @@ fn every_variant() -> Machine {
     }
 }
 
-fn encoded(machine: &Machine) -> Vec<u8> {
+pub(super) fn encoded(machine: &Machine) -> Vec<u8> {
     match encode(machine) {
         Ok(bytes) => bytes,
         Err(error) => panic!("encoding failed: {error}"),
@@ -162,12 +162,10 @@ fn encoded(machine: &Machine) -> Vec<u8> {
 }
 
 /// The header followed by `machine`'s payload, bypassing `encode`'s checks.
-fn raw_encoding(machine: &Machine) -> Vec<u8> {
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    match postcard::to_extend(machine, bytes) {
+pub(super) fn raw_encoding(machine: &Machine) -> Vec<u8> {
+    match encoding::encode_unchecked(machine) {
         Ok(bytes) => bytes,
-        Err(error) => panic!("postcard failed: {error}"),
+        Err(error) => panic!("raw encoding failed: {error}"),
     }
 }
 
@@ -178,9 +176,9 @@ fn every_variant_round_trips_unchanged() {
 }
 
 #[test]
-fn empty_machine_round_trips_in_seven_bytes() {
+fn empty_machine_round_trips_in_eight_bytes() {
     let bytes = encoded(&Machine::default());
-    assert_eq!(bytes, b"HVMC\x01\x00\x00");
+    assert_eq!(bytes, b"HVMC\x02\x00\x00\x00");
     assert_eq!(decode(&bytes), Ok(Machine::default()));
 }
 
@@ -190,11 +188,11 @@ fn encoding_starts_with_magic_and_version_and_is_compact() {
         vms: vec![hello_vm("hello")],
     });
     assert_eq!(&bytes[..4], b"HVMC");
-    assert_eq!(&bytes[4..HEADER_LEN], &[1, 0]);
-    // Header 6; VM count 1; "hello" 6; ram_mib 1; vcpus 1; guest tag + "hello.elf" 11;
-    // device count 1; UART: "com1" 5 + kind tag 1 + base varint 2 + irq 1 + method and host
-    // tags 2; debug exit: "exit" 5 + kind tag 1 + port varint 2 + method tag 1; no overrides 1.
-    assert_eq!(bytes.len(), 48);
+    assert_eq!(&bytes[4..HEADER_LEN], &[2, 0]);
+    // Header 6; VM count 2; "hello" 2+5; ram_mib 4; vcpus 4; guest tag 1 + "hello.elf" 2+9;
+    // device count 2; UART: "com1" 2+4 + kind tag 1 + base 2 + irq 1 + method and host tags 2;
+    // debug exit: "exit" 2+4 + kind tag 1 + port 2 + method tag 1; override count 2.
+    assert_eq!(bytes.len(), 61);
 }
 
 #[test]
@@ -209,14 +207,15 @@ fn bad_magic_is_refused() {
 #[test]
 fn other_format_version_is_refused_with_the_version_found() {
     let mut bytes = encoded(&every_variant());
-    bytes[4..HEADER_LEN].copy_from_slice(&2u16.to_le_bytes());
+    // Version 1 was the postcard encoding this format replaced.
+    bytes[4..HEADER_LEN].copy_from_slice(&1u16.to_le_bytes());
     assert_eq!(
         decode(&bytes),
-        Err(DecodeError::UnsupportedVersion { found: 2 })
+        Err(DecodeError::UnsupportedVersion { found: 1 })
     );
     assert_eq!(
-        DecodeError::UnsupportedVersion { found: 2 }.to_string(),
-        "configuration format version 2, this hypervisor reads 1"
+        DecodeError::UnsupportedVersion { found: 1 }.to_string(),
+        "configuration format version 1, this hypervisor reads 2"
     );
 }
 
@@ -241,10 +240,10 @@ fn trailing_bytes_are_refused_and_counted() {
 
 #[test]
 fn unknown_guest_variant_is_malformed() {
-    // One VM: name "a", ram_mib 32, vcpus 1, then guest discriminant 9 (there are three).
+    // One VM: name "a", ram_mib 32, vcpus 1, then guest tag 9 (there are three).
     let mut bytes = MAGIC.to_vec();
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&[1, 1, b'a', 32, 1, 9]);
+    bytes.extend_from_slice(&[1, 0, 1, 0, b'a', 32, 0, 0, 0, 1, 0, 0, 0, 9]);
     assert_eq!(decode(&bytes), Err(DecodeError::Malformed));
 }
 
@@ -252,7 +251,7 @@ fn unknown_guest_variant_is_malformed() {
 fn name_that_is_not_utf8_is_malformed() {
     let mut bytes = MAGIC.to_vec();
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&[1, 1, 0xFF, 32, 1, 0, 1, b'x', 0, 0]);
+    bytes.extend_from_slice(&[1, 0, 1, 0, 0xFF, 32, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, b'x', 0, 0, 0, 0]);
     assert_eq!(decode(&bytes), Err(DecodeError::Malformed));
 }
 

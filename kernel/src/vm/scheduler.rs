@@ -74,6 +74,16 @@ pub fn report_end(vm: &Vm, end: &VmEnd) {
         }
     }
     vm.stats.print(&vm.name);
+    for passthrough in &vm.passthrough_ports {
+        crate::println!(
+            "VM {}: {}: {} exits on passed-through ports {:#x}-{:#x}",
+            vm.name,
+            passthrough.name,
+            passthrough.exits,
+            passthrough.ports.first(),
+            passthrough.ports.last()
+        );
+    }
 }
 
 /// Print the end-of-run table: per VM its end, exits and CPU time.
