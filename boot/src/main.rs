@@ -90,6 +90,10 @@ struct RunArgs {
     /// `boot/configs/demo.toml`.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Boot Debian's packaged Linux kernel (fetched with `apt-get download` into a cache)
+    /// with a busybox initramfs to a shell prompt on the console.
+    #[arg(long)]
+    linux: bool,
     /// Do not copy COM1 to the terminal while the guest runs.
     #[arg(long)]
     quiet: bool,
@@ -159,6 +163,8 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
             .with_vm_config(path)
             .map_err(|error| BootError::Unsupported(error.to_string()))?;
     }
+    // Held until the run ends: the initramfs and command-line files live there.
+    let _linux_files = if args.linux { Some(add_linux_shell(&mut config)?) } else { None };
     // With nothing asked for, a machine with VT-x runs the demo guest.
     if config.cmdline.is_empty() && config.files.is_empty() && emulator != Emulator::Qemu {
         config = config.with_demo_guest();
@@ -195,6 +201,34 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
         eprint!("boot: {}", outcome.failure_report());
     }
     Ok(outcome.verdict.process_exit_code())
+}
+
+/// Machine memory for `--linux` (the VM takes 256 MiB of it).
+const LINUX_MACHINE_MIB: u32 = 1024;
+/// How long a `--linux` shell may run.
+const LINUX_SHELL_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `--linux`: fetch the Debian kernel and busybox, build an initramfs whose init starts a shell
+/// on the console, and run it as VM `debian` (256 MiB; the machine gets at least 1 GiB).
+fn add_linux_shell(config: &mut RunConfig) -> Result<tempfile::TempDir, BootError> {
+    use boot::linux::{self, InitramfsSpec};
+    let fail = |error: linux::LinuxError| BootError::Unsupported(format!("Linux guest: {error}"));
+    let assets = linux::assets(&linux::default_cache_dir()).map_err(fail)?;
+    let dir = tempfile::tempdir().map_err(|error| BootError::io("creating a directory for the Linux files", error))?;
+    let initrd = dir.path().join("debian.initrd");
+    linux::initramfs(&assets, &InitramfsSpec::interactive_shell(), &initrd).map_err(fail)?;
+    let cmdline = dir.path().join("debian.cmdline");
+    std::fs::write(&cmdline, "console=ttyS0").map_err(|error| BootError::io("writing the Linux command line", error))?;
+    let base = std::mem::replace(config, RunConfig::new(config.emulator));
+    *config = base
+        .with_cmdline("vms=debian.bzimage vm_ram_mib=256")
+        .with_file("debian.bzimage", &assets.bzimage)
+        .with_file("debian.initrd", &initrd)
+        .with_file("debian.cmdline", &cmdline);
+    config.memory_mib = config.memory_mib.max(LINUX_MACHINE_MIB);
+    // An interactive shell: only a generous limit ends the run.
+    config.timeout = config.timeout.max(LINUX_SHELL_TIMEOUT);
+    Ok(dir)
 }
 
 /// `NAME=PATH` of `--file`.
