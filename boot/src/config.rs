@@ -20,6 +20,9 @@ pub const KERNEL_PATH: &str = env!("CARGO_BIN_FILE_KERNEL_kernel");
 
 /// The demo guest `cargo run` boots when no command line is given (`tests/guests`, bin `hello`).
 pub const DEMO_GUEST_PATH: &str = env!("CARGO_BIN_FILE_GUESTS_hello");
+/// The demo configuration `cargo run` boots when nothing else is asked for: two VMs.
+pub const DEMO_CONFIG_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml");
+
 /// The demo guest's name in the ramdisk.
 pub const DEMO_GUEST_NAME: &str = "hello.elf";
 
@@ -161,12 +164,6 @@ impl RunConfig {
             format!("{} {option}", self.cmdline.trim_end())
         };
         Ok(self)
-    }
-
-    /// The demo: one VM running the `hello` guest (needs VT-x: Bochs or QEMU+KVM).
-    pub fn with_demo_guest(self) -> Self {
-        self.with_cmdline(format!("vms={DEMO_GUEST_NAME}"))
-            .with_file(DEMO_GUEST_NAME, DEMO_GUEST_PATH)
     }
 
     /// Sets the kernel command line (builder style).

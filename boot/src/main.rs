@@ -165,9 +165,11 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
     }
     // Held until the run ends: the initramfs and command-line files live there.
     let _linux_files = if args.linux { Some(add_linux_shell(&mut config)?) } else { None };
-    // With nothing asked for, a machine with VT-x runs the demo guest.
+    // With nothing asked for, a machine with VT-x runs the demo: two VMs (boot/configs/demo.toml).
     if config.cmdline.is_empty() && config.files.is_empty() && emulator != Emulator::Qemu {
-        config = config.with_demo_guest();
+        config = config
+            .with_vm_config(std::path::Path::new(boot::config::DEMO_CONFIG_PATH))
+            .map_err(|error| BootError::Unsupported(error.to_string()))?;
     }
     config.stream = !args.quiet;
     eprintln!(

@@ -251,7 +251,9 @@ fn unknown_guest_variant_is_malformed() {
 fn name_that_is_not_utf8_is_malformed() {
     let mut bytes = MAGIC.to_vec();
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&[1, 0, 1, 0, 0xFF, 32, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, b'x', 0, 0, 0, 0]);
+    bytes.extend_from_slice(&[
+        1, 0, 1, 0, 0xFF, 32, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, b'x', 0, 0, 0, 0,
+    ]);
     assert_eq!(decode(&bytes), Err(DecodeError::Malformed));
 }
 

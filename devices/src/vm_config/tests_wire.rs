@@ -64,8 +64,8 @@ const SMALL_MACHINE_BYTES: &[u8] = &[
     1, 0, // one VM
     1, 0, b'v', // name
     32, 0, 0, 0, // ram_mib
-    1, 0, 0, 0,  // vcpus
-    2,  // guest: Linux
+    1, 0, 0, 0, // vcpus
+    2, // guest: Linux
     1, 0, b'k', // kernel
     0,    // no initrd
     1, 0, b'c', // cmdline
@@ -84,8 +84,7 @@ const SMALL_MACHINE_BYTES: &[u8] = &[
     2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, // eax, ebx, ecx, edx
 ];
 
-/// Offsets of the tag and presence bytes in [`SMALL_MACHINE_BYTES`], with how many values each
-/// allows (the first unknown one).
+// Offsets of tag, presence and length bytes in `SMALL_MACHINE_BYTES`.
 const GUEST_TAG_AT: usize = 19;
 const INITRD_PRESENCE_AT: usize = 23;
 const CMDLINE_LEN_AT: usize = 24;

@@ -1,7 +1,7 @@
 //! A minimal interrupt descriptor table for the test guests (Intel SDM vol. 3A §6.10–6.14):
 //! one 64-bit interrupt gate per exception vector 0–31, every gate entering a small stub that
 //! pushes the vector (and a zero error code where the CPU pushes none) and joins a common
-//! handler; and one per external-interrupt vector 0x20–0x2F, entering a registered handler.
+//! handler; and one per external-interrupt vector 0x20–0x3F, entering a registered handler.
 //!
 //! # Expected faults
 //! A test that expects an instruction to fault (RDMSR of an unknown MSR must raise #GP) runs it
@@ -15,8 +15,9 @@
 //! RSP and CR2 and exits the VM with [`crate::STATUS_EXCEPTION`].
 //!
 //! # External interrupts
-//! Vectors [`EXTERNAL_VECTOR_BASE`]`..+`[`EXTERNAL_VECTORS`] (0x20–0x2F, where the guests put
-//! the 8259A pair: master 0x20–0x27, slave 0x28–0x2F) have gates too. Their stubs save every
+//! Vectors [`EXTERNAL_VECTOR_BASE`]`..+`[`EXTERNAL_VECTORS`] (0x20–0x3F: 0x20–0x2F where the
+//! guests put the 8259A pair, master 0x20–0x27 and slave 0x28–0x2F; 0x30–0x3F for the local
+//! APIC's sources, [`APIC_VECTOR_BASE`]) have gates too. Their stubs save every
 //! caller-saved register (the kit is built soft-float: no vector registers to save), align the
 //! stack and call the handler [`set_handler`] installed for the vector, with the vector as its
 //! argument, then IRETQ. The gates are interrupt gates, so a handler runs with IF = 0; it must
@@ -33,8 +34,11 @@ use crate::println;
 pub const EXCEPTION_VECTORS: usize = 32;
 /// The first external-interrupt vector with a gate (IRQ 0 with the PIC at 0x20).
 pub const EXTERNAL_VECTOR_BASE: u8 = 0x20;
-/// External-interrupt vectors with a gate: 16, one per 8259A input of the pair.
-pub const EXTERNAL_VECTORS: usize = 16;
+/// External-interrupt vectors with a gate: 16 for the 8259A pair's inputs, then 16 for the
+/// local APIC's (timer, IPIs, I/O APIC routes, spurious).
+pub const EXTERNAL_VECTORS: usize = 32;
+/// The first vector the APIC guests use (after the 8259A pair's 16).
+pub const APIC_VECTOR_BASE: u8 = 0x30;
 /// Gates in the IDT: the exceptions, then the external vectors.
 const IDT_VECTORS: usize = EXCEPTION_VECTORS + EXTERNAL_VECTORS;
 /// #UD, invalid opcode.
@@ -163,7 +167,10 @@ macro_rules! external_stubs {
 external_stubs! {
     32 => ext32, 33 => ext33, 34 => ext34, 35 => ext35, 36 => ext36, 37 => ext37,
     38 => ext38, 39 => ext39, 40 => ext40, 41 => ext41, 42 => ext42, 43 => ext43,
-    44 => ext44, 45 => ext45, 46 => ext46, 47 => ext47,
+    44 => ext44, 45 => ext45, 46 => ext46, 47 => ext47, 48 => ext48, 49 => ext49,
+    50 => ext50, 51 => ext51, 52 => ext52, 53 => ext53, 54 => ext54, 55 => ext55,
+    56 => ext56, 57 => ext57, 58 => ext58, 59 => ext59, 60 => ext60, 61 => ext61,
+    62 => ext62, 63 => ext63,
 }
 
 /// The common path of the external vectors. Stack on entry: vector, then the CPU's frame
@@ -228,7 +235,7 @@ extern "sysv64" fn dispatch_external(vector: u64) {
     }
 }
 
-/// Installs `handler` for the external vector `vector` (0x20–0x2F), replacing any earlier one.
+/// Installs `handler` for the external vector `vector` (0x20–0x3F), replacing any earlier one.
 pub fn set_handler(vector: u8, handler: Handler) -> Result<(), NotExternal> {
     let slot = external_slot(vector)?;
     slot.store(handler as *mut (), Ordering::SeqCst);
@@ -325,7 +332,7 @@ pub fn install() {
         base: IDT.as_ptr() as u64,
     };
     // SAFETY: the IDT is a static (lives forever) holding valid gates to the stubs above, and
-    // the limit covers exactly its 48 entries.
+    // the limit covers exactly its 64 entries.
     unsafe { asm!("lidt [{}]", in(reg) &idtr, options(readonly, nostack, preserves_flags)) };
 }
 
