@@ -23,9 +23,6 @@ pub const DEMO_GUEST_PATH: &str = env!("CARGO_BIN_FILE_GUESTS_hello");
 /// The demo configuration `cargo run` boots when nothing else is asked for: two VMs.
 pub const DEMO_CONFIG_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml");
 
-/// The demo guest's name in the ramdisk.
-pub const DEMO_GUEST_NAME: &str = "hello.elf";
-
 /// Which machine runs the hypervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Emulator {
