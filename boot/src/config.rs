@@ -18,7 +18,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The kernel ELF built for `x86_64-unknown-none` by Cargo's artifact dependency.
 pub const KERNEL_PATH: &str = env!("CARGO_BIN_FILE_KERNEL_kernel");
 
-/// The demo guest `cargo run` boots when no command line is given (`tests/guests`, bin `hello`).
+/// A built test guest (`tests/guests`, bin `hello`); its folder holds every guest that
+/// configurations name as `builtin:NAME`.
 pub const DEMO_GUEST_PATH: &str = env!("CARGO_BIN_FILE_GUESTS_hello");
 /// The demo configuration `cargo run` boots when nothing else is asked for: two VMs.
 pub const DEMO_CONFIG_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml");
