@@ -39,6 +39,12 @@ const TYPE_SOFTWARE_EXCEPTION: u64 = 6 << TYPE_SHIFT;
 const ERROR_CODE_VALID: u64 = 1 << 11;
 /// IDT-vectoring bit 12 is undefined for re-injection and must be cleared.
 const VECTORING_NMI_UNBLOCKING: u64 = 1 << 12;
+/// Type 2: NMI.
+const TYPE_NMI: u64 = 2 << TYPE_SHIFT;
+/// The NMI vector.
+const NMI_VECTOR: u8 = 2;
+/// Guest interruptibility bit 3: blocking by NMI (an NMI handler is running).
+const BLOCKING_BY_NMI: u64 = 1 << 3;
 /// Guest interruptibility bits 0 and 1: blocking by STI, blocking by MOV SS.
 const BLOCKING_BY_STI_OR_MOV_SS: u64 = 0b11;
 /// RFLAGS.IF.
@@ -165,9 +171,27 @@ pub fn requeue_interrupted_event() -> bool {
     true
 }
 
-/// Before an entry: inject a pending external interrupt if the guest can take it now, else
-/// ask for an exit as soon as it can. Returns the injected vector.
-pub fn inject_pending(controllers: &Controllers) -> Option<u8> {
+/// Before an entry: inject a pending NMI (from the local APIC's LINT1 or an NMI message) when
+/// NMIs are not blocked, else ask for an NMI-window exit; then a pending external interrupt if
+/// the guest can take it now, else ask for an interrupt-window exit. Returns the injected
+/// external vector.
+pub fn inject_pending(controllers: &Controllers, nmi_pending: &mut bool) -> Option<u8> {
+    if let Some(apics) = &controllers.apics {
+        *nmi_pending |= apics.lapic.lock().take_nmi();
+    }
+    if *nmi_pending {
+        let queued = read(F::EntryInterruptionInfo) & VALID != 0;
+        let blocked =
+            read(F::GuestInterruptibility) & (BLOCKING_BY_NMI | BLOCKING_BY_STI_OR_MOV_SS) != 0;
+        if !queued && !blocked {
+            let _ = vmcs::write(
+                F::EntryInterruptionInfo,
+                VALID | TYPE_NMI | u64::from(NMI_VECTOR),
+            );
+            *nmi_pending = false;
+        }
+        set_primary_control(PrimaryControls::NMI_WINDOW_EXITING, *nmi_pending);
+    }
     let already_queued = read(F::EntryInterruptionInfo) & VALID != 0;
     let wanted = controllers.pending();
     let can_take = read(F::GuestRflags) & RFLAGS_IF != 0
@@ -183,13 +207,16 @@ pub fn inject_pending(controllers: &Controllers) -> Option<u8> {
             VALID | TYPE_EXTERNAL | u64::from(vector),
         );
     }
-    set_interrupt_window_exiting(wanted && injected.is_none());
+    set_primary_control(
+        PrimaryControls::INTERRUPT_WINDOW_EXITING,
+        wanted && injected.is_none(),
+    );
     injected
 }
 
-fn set_interrupt_window_exiting(on: bool) {
+fn set_primary_control(control: PrimaryControls, on: bool) {
     let controls = read(F::PrimaryProcessorControls);
-    let bit = u64::from(PrimaryControls::INTERRUPT_WINDOW_EXITING.bits());
+    let bit = u64::from(control.bits());
     let wanted = if on { controls | bit } else { controls & !bit };
     if wanted != controls {
         let _ = vmcs::write(F::PrimaryProcessorControls, wanted);

@@ -143,6 +143,8 @@ pub struct Vm {
     pub halted: bool,
     /// TSC cycles this VM's slices took (guest time plus exit handling).
     pub cpu_cycles: u64,
+    /// An NMI waits for the guest to unblock NMIs (NMI-window exiting is on meanwhile).
+    pub nmi_pending: bool,
     /// Port ranges passed straight through, with the exits they still caused (should be 0).
     pub passthrough_ports: Vec<PassthroughPorts>,
     /// Mediated devices whose decision logs the VMM prints.
@@ -241,6 +243,7 @@ impl Vm {
             cpuid_overrides: spec.cpuid_overrides.clone(),
             halted: false,
             cpu_cycles: 0,
+            nmi_pending: false,
             passthrough_ports,
             mediated: installed.mediated,
         })
@@ -325,7 +328,7 @@ impl Vm {
     fn prepare_entry(&mut self) {
         if let Some(controllers) = &self.platform.controllers {
             controllers.settle();
-            interrupts::inject_pending(controllers);
+            interrupts::inject_pending(controllers, &mut self.nmi_pending);
         }
         if let Some(caps) = capabilities().filter(|caps| caps.has_preemption_timer()) {
             let now = devices::bus::VmServices::now(&self.platform);

@@ -114,7 +114,10 @@ pub fn controls(
     structures: &ControlStructures,
     long_mode: bool,
 ) -> Result<(), SetupError> {
-    let mut wanted_pin = PinControls::EXTERNAL_INTERRUPT_EXITING | PinControls::NMI_EXITING;
+    // Virtual NMIs make the CPU track the guest's NMI blocking, which NMI-window exiting needs.
+    let mut wanted_pin = PinControls::EXTERNAL_INTERRUPT_EXITING
+        | PinControls::NMI_EXITING
+        | PinControls::VIRTUAL_NMIS;
     if caps.has_preemption_timer() {
         wanted_pin |= PinControls::PREEMPTION_TIMER;
     }

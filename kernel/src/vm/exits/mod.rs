@@ -46,7 +46,9 @@ pub fn handle(vm: &mut Vm, word: ExitReasonWord) -> Flow {
         ExitReason::ExternalInterrupt => Flow::Resume,
         // Injection happens before the next entry (see `vm::interrupts`); device timers run
         // after every exit.
-        ExitReason::InterruptWindow | ExitReason::PreemptionTimer => Flow::Resume,
+        ExitReason::InterruptWindow | ExitReason::NmiWindow | ExitReason::PreemptionTimer => {
+            Flow::Resume
+        }
         ExitReason::ExceptionOrNmi => exception_or_nmi(vm),
         ExitReason::TripleFault => stop(
             vm,

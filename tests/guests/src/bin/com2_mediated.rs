@@ -38,7 +38,11 @@ fn main(_boot: BootInfo) -> u32 {
     let accesses = u64::from(com2::accesses());
 
     let mut checks = Checks::new();
-    checks.equal("COM2 LCR reads back 8N1 (allowed)", line_control, com2::LCR_8N1);
+    checks.equal(
+        "COM2 LCR reads back 8N1 (allowed)",
+        line_control,
+        com2::LCR_8N1,
+    );
     checks.check(
         scratch != SCRATCH_PROBE,
         format_args!(
