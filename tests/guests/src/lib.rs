@@ -20,6 +20,9 @@
 //!   vectors 0x20/0x28), [`pit`] (counter 0 on IRQ 0), [`rtc`] (time of day, IRQ 8) and
 //!   [`test_device`] (the MMIO test device's DMA and interrupt registers); [`idt::set_handler`]
 //!   installs their handlers;
+//! - for the APIC guests (`vm_apic=on`): [`lapic`] (the local APIC through its xAPIC page or
+//!   x2APIC MSRs: timer, TSC deadline, self IPIs, EOI; vectors 0x30–0x3F) and [`ioapic`] (the
+//!   I/O APIC's redirection entries);
 //! - the panic handler: prints the message and location, exits with [`STATUS_PANIC`].
 //!
 //! Everything is single-threaded and the kit keeps no locks. Guests run with interrupts off
@@ -33,6 +36,8 @@ pub mod escape;
 pub mod hypercall;
 pub mod idt;
 pub mod interrupts;
+pub mod ioapic;
+pub mod lapic;
 pub mod pic;
 pub mod pit;
 pub mod port;
