@@ -41,6 +41,12 @@ pub fn initial_count(timer_hz: u64, rate_hz: u64) -> Result<u32, CalibrationErro
     u32::try_from(count).map_err(|_| CalibrationError::CountTooLarge { count })
 }
 
+/// The median of `values` (sorted in place; the upper middle for an even count, 0 for none).
+pub fn median(values: &mut [u64]) -> u64 {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or(0)
+}
+
 /// Relative deviation of `measured` from `expected` in parts per million (signed).
 pub fn deviation_ppm(measured: u64, expected: u64) -> i64 {
     if expected == 0 {
@@ -100,6 +106,13 @@ mod tests {
             initial_count(u64::MAX, 1),
             Err(CalibrationError::CountTooLarge { count: u64::MAX })
         );
+    }
+
+    #[test]
+    fn median_ignores_one_outlier() {
+        assert_eq!(median(&mut [1_000_000, 1_088_000, 999_000]), 1_000_000);
+        assert_eq!(median(&mut [5]), 5);
+        assert_eq!(median(&mut []), 0);
     }
 
     #[test]

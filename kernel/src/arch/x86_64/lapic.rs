@@ -181,20 +181,32 @@ pub fn calibrate(window_micros: u64) -> Result<u64, ApicError> {
         Register::LvtTimer,
         LVT_MASKED | u32::from(APIC_TIMER_VECTOR),
     );
-    let mut tsc_start = 0;
-    pit::wait_ticks(pit_ticks, || {
-        apic.write(Register::TimerInitialCount, u32::MAX);
-        tsc_start = tsc::now();
-    });
-    let remaining = apic.read(Register::TimerCurrentCount);
-    tsc::record_calibration(tsc::now().wrapping_sub(tsc_start), u64::from(pit_ticks));
-    apic.write(Register::TimerInitialCount, 0);
-    let counted = u64::from(u32::MAX - remaining);
-    let hz =
-        calibration::timer_hz(counted, u64::from(pit_ticks)).map_err(ApicError::Calibration)?;
+    // Several windows, median of each rate: one window stretched by an emulator's host being
+    // busy (or an SMI on hardware) does not skew the result.
+    let mut timer_rates = [0u64; CALIBRATION_ROUNDS];
+    let mut tsc_rates = [0u64; CALIBRATION_ROUNDS];
+    for round in 0..CALIBRATION_ROUNDS {
+        let mut tsc_start = 0;
+        pit::wait_ticks(pit_ticks, || {
+            apic.write(Register::TimerInitialCount, u32::MAX);
+            tsc_start = tsc::now();
+        });
+        let remaining = apic.read(Register::TimerCurrentCount);
+        let tsc_ticks = tsc::now().wrapping_sub(tsc_start);
+        apic.write(Register::TimerInitialCount, 0);
+        let counted = u64::from(u32::MAX - remaining);
+        timer_rates[round] =
+            calibration::timer_hz(counted, u64::from(pit_ticks)).map_err(ApicError::Calibration)?;
+        tsc_rates[round] = calibration::timer_hz(tsc_ticks, u64::from(pit_ticks)).unwrap_or(0);
+    }
+    let hz = calibration::median(&mut timer_rates);
+    tsc::record_rate(calibration::median(&mut tsc_rates));
     TIMER_HZ.store(hz, Ordering::Relaxed);
     Ok(hz)
 }
+
+/// PIT windows the calibration takes the median of.
+const CALIBRATION_ROUNDS: usize = 3;
 
 /// Start the periodic tick at `rate_hz` (after [`calibrate`]). Returns the initial count.
 pub fn start_periodic(rate_hz: u64) -> Result<u32, ApicError> {

@@ -4,8 +4,6 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::calibration;
-
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 
 /// Read the TSC.
@@ -14,9 +12,9 @@ pub fn now() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// Record the TSC rate from a PIT-timed window.
-pub fn record_calibration(tsc_ticks: u64, pit_ticks: u64) {
-    if let Ok(hz) = calibration::timer_hz(tsc_ticks, pit_ticks) {
+/// Record the TSC rate measured against the PIT (0 = unknown, ignored).
+pub fn record_rate(hz: u64) {
+    if hz != 0 {
         TSC_HZ.store(hz, Ordering::Relaxed);
     }
 }

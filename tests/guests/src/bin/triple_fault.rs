@@ -16,7 +16,7 @@ entry!(main);
 
 /// `pause` iterations before the fault: tens of millions of emulated instructions, several
 /// scheduler slices.
-const SPIN_ITERATIONS: u64 = 2_000_000;
+const SPIN_ITERATIONS: u64 = 500_000;
 
 /// The operand of `lidt`: limit and base (Intel SDM vol. 3A §6.10).
 #[repr(C, packed)]
