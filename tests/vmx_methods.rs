@@ -123,7 +123,6 @@ fn run_config(path: &Path, com2: Option<&TempFile>) -> Outcome {
         None => config,
     };
     let outcome = boot(config);
-    if std::env::var_os("M6_SHOW").is_some() { println!("{}", outcome.outcome.serial); }
     println!(
         "{}: {} in {:.2} s",
         path.display(),
