@@ -1,16 +1,9 @@
 //! The diagnostic printed when a VM is stopped: what went wrong, the exit fields, and the
 //! guest's registers.
 
-use alloc::string::String;
-
 use super::Vm;
 use super::vcpu::read;
 use crate::vmx::fields::VmcsField as F;
-
-/// What went wrong, as one line (the state is printed by [`print_state`] after it).
-pub fn describe(_vm: &Vm, what: &str) -> String {
-    String::from(what)
-}
 
 /// Print the exit fields and the guest's registers, one line each, tagged with the VM.
 pub fn print_state(vm: &Vm) {

@@ -61,7 +61,7 @@ pub fn handle(vm: &mut Vm) -> Flow {
             set_cr0((old & !LMSW_BITS) | data | (old & CR0_PE))
         }
         (access, register) => {
-            return stop(vm, format!("unexpected CR{register} access type {access}"));
+            return stop(format!("unexpected CR{register} access type {access}"));
         }
     };
     if accepted {

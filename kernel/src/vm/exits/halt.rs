@@ -16,10 +16,9 @@ const RFLAGS_INTERRUPT_ENABLE: u64 = 1 << 9;
 pub fn handle(vm: &mut Vm) -> Flow {
     vm.vcpu.skip_instruction();
     if read(F::GuestRflags) & RFLAGS_INTERRUPT_ENABLE == 0 {
-        return stop(
-            vm,
-            String::from("halted with interrupts disabled: the vCPU can never wake"),
-        );
+        return stop(String::from(
+            "halted with interrupts disabled: the vCPU can never wake",
+        ));
     }
     vm.halted = true;
     Flow::Resume

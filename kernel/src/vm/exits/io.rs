@@ -40,7 +40,7 @@ pub fn handle(vm: &mut Vm) -> Flow {
     let port = (qualification >> PORT_SHIFT) as u16;
     let is_in = qualification & DIRECTION_IN != 0;
     if !matches!(size, 1 | 2 | 4) {
-        return stop(vm, format!("I/O exit with impossible size {size}"));
+        return stop(format!("I/O exit with impossible size {size}"));
     }
     // Passed-through ports should never exit; count it if one does (the tests assert zero).
     for passthrough in vm
@@ -135,7 +135,7 @@ fn string(vm: &mut Vm, port: u16, size: usize, is_in: bool, rep: bool) -> Flow {
                     format!("string I/O operand at {gpa:#x} is neither RAM nor a device")
                 }
             };
-            return stop(vm, what);
+            return stop(what);
         }
         let registers = &mut vm.vcpu.registers.gprs;
         registers[pointer] =

@@ -39,40 +39,30 @@ pub fn handle(vm: &mut Vm) -> Flow {
         "access"
     };
     if qualification & FETCH != 0 || !is_device_memory(&vm.bus, gpa) {
-        return stop(
-            vm,
-            format!("{kind} at guest-physical {gpa:#x}, outside its RAM and devices"),
-        );
+        return stop(format!(
+            "{kind} at guest-physical {gpa:#x}, outside its RAM and devices"
+        ));
     }
     let Some(fault) = FaultInfo::from_ept_qualification(gpa, qualification) else {
-        return stop(
-            vm,
-            format!("EPT violation without a data access at {gpa:#x}"),
-        );
+        return stop(format!("EPT violation without a data access at {gpa:#x}"));
     };
     let rip = vm.vcpu.rip();
     let linear = segment_base(Segment::Cs).wrapping_add(rip);
     let mut bytes = [0u8; MAX_INSTRUCTION_LENGTH];
     let fetched = fetch(&mut vm.bus, &mut vm.platform, linear, &mut bytes);
     if fetched == 0 {
-        return stop(
-            vm,
-            format!(
-                "cannot fetch the instruction at {linear:#x} that touched device memory {gpa:#x}"
-            ),
-        );
+        return stop(format!(
+            "cannot fetch the instruction at {linear:#x} that touched device memory {gpa:#x}"
+        ));
     }
     let mode = vm.vcpu.mode();
     let instruction = match insn::decode(&bytes[..fetched], mode) {
         Ok(instruction) => instruction,
         Err(error) => {
-            return stop(
-                vm,
-                format!(
-                    "cannot emulate the instruction at {linear:#x} ({:02x?}) on device memory {gpa:#x}: {error:?}",
-                    &bytes[..fetched]
-                ),
-            );
+            return stop(format!(
+                "cannot emulate the instruction at {linear:#x} ({:02x?}) on device memory {gpa:#x}: {error:?}",
+                &bytes[..fetched]
+            ));
         }
     };
     let mut registers = vm.vcpu.emulator_registers();
@@ -87,12 +77,9 @@ pub fn handle(vm: &mut Vm) -> Flow {
         }
         // The bytes at RIP changed under us: let the guest retry the instruction.
         Err(EmulationError::AccessMismatch { .. }) => Flow::Resume,
-        Err(EmulationError::Context(error)) => stop(
-            vm,
-            format!(
-                "emulating the instruction at {linear:#x} on device memory {gpa:#x}: {error:?}"
-            ),
-        ),
+        Err(EmulationError::Context(error)) => stop(format!(
+            "emulating the instruction at {linear:#x} on device memory {gpa:#x}: {error:?}"
+        )),
     }
 }
 

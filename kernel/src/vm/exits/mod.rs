@@ -36,10 +36,10 @@ pub fn handle(vm: &mut Vm, word: ExitReasonWord) -> Flow {
         let what = word
             .reason()
             .map_or("unknown entry failure", ExitReason::name);
-        return stop(vm, format!("VM entry failed: {what}"));
+        return stop(format!("VM entry failed: {what}"));
     }
     let Some(reason) = word.reason() else {
-        return stop(vm, format!("unknown exit reason {}", word.basic));
+        return stop(format!("unknown exit reason {}", word.basic));
     };
     match reason {
         // The host handles the interrupt as soon as it enables interrupts again.
@@ -50,10 +50,9 @@ pub fn handle(vm: &mut Vm, word: ExitReasonWord) -> Flow {
             Flow::Resume
         }
         ExitReason::ExceptionOrNmi => exception_or_nmi(vm),
-        ExitReason::TripleFault => stop(
-            vm,
-            String::from("triple fault (the guest's exception handling failed)"),
-        ),
+        ExitReason::TripleFault => stop(String::from(
+            "triple fault (the guest's exception handling failed)",
+        )),
         ExitReason::Cpuid => cpuid::handle(vm),
         ExitReason::Hlt => halt::handle(vm),
         ExitReason::IoInstruction => io::handle(vm),
@@ -85,7 +84,7 @@ pub fn handle(vm: &mut Vm, word: ExitReasonWord) -> Flow {
             vm.vcpu.inject_exception(vector::INVALID_OPCODE, None);
             Flow::Resume
         }
-        other => stop(vm, format!("unhandled exit: {}", other.name())),
+        other => stop(format!("unhandled exit: {}", other.name())),
     }
 }
 
@@ -99,13 +98,13 @@ fn exception_or_nmi(vm: &mut Vm) -> Flow {
         log::warn!("VM {}: NMI during guest execution", vm.name);
         return Flow::Resume;
     }
-    stop(
-        vm,
-        format!("unexpected exception exit, interruption info {info:#x}"),
-    )
+    stop(format!(
+        "unexpected exception exit, interruption info {info:#x}"
+    ))
 }
 
-/// Stop the VM with a diagnostic: what happened plus the guest's registers and exit fields.
-pub fn stop(vm: &Vm, what: String) -> Flow {
-    Flow::Stop(VmEnd::Stopped(super::diagnostic::describe(vm, &what)))
+/// Stop the VM: `what` happened (the launcher prints it with the guest's registers and exit
+/// fields, `vm::diagnostic`).
+pub fn stop(what: String) -> Flow {
+    Flow::Stop(VmEnd::Stopped(what))
 }
