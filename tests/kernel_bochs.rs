@@ -29,5 +29,7 @@ fn apic_timer_rate_matches_pit_in_xapic_mode() {
 
 #[test]
 fn heap_stress_passes_under_bochs() {
-    boot(bochs("test=heap")).expect_success().expect_line("heap stress: ");
+    boot(bochs("test=heap"))
+        .expect_success()
+        .expect_line("heap stress: ");
 }

@@ -24,20 +24,26 @@ fn bios_boot_reports_and_exits_success() {
 
 #[test]
 fn uefi_boot_reports_and_exits_success() {
-    boot(qemu_uefi("")).expect_success().expect_line("APIC timer periodic at 1000 Hz");
+    boot(qemu_uefi(""))
+        .expect_success()
+        .expect_line("APIC timer periodic at 1000 Hz");
 }
 
 #[test]
 fn int3_breakpoints_return() {
-    boot(qemu("test=breakpoint")).expect_success().expect_line("int3 returned twice");
+    boot(qemu("test=breakpoint"))
+        .expect_success()
+        .expect_line("int3 returned twice");
 }
 
 #[test]
 fn page_fault_is_reported_as_failure_with_cr2() {
     let run = boot(qemu("test=page_fault"));
-    run.expect_verdict(Verdict::Failure { status: STATUS_CPU_EXCEPTION })
-        .expect_line("CPU exception 14 (#PF page fault)")
-        .expect_line("CR2: 0x00000000deadb000");
+    run.expect_verdict(Verdict::Failure {
+        status: STATUS_CPU_EXCEPTION,
+    })
+    .expect_line("CPU exception 14 (#PF page fault)")
+    .expect_line("CR2: 0x00000000deadb000");
 }
 
 #[test]
@@ -53,26 +59,33 @@ fn triple_fault_is_a_failure_not_a_pass() {
 #[test]
 fn hang_is_caught_by_the_timeout() {
     let run = boot(qemu("test=hang").with_timeout(std::time::Duration::from_secs(20)));
-    run.expect_verdict(Verdict::Timeout).expect_line("hanging on purpose");
+    run.expect_verdict(Verdict::Timeout)
+        .expect_line("hanging on purpose");
 }
 
 #[test]
 fn unknown_option_is_refused_by_name() {
     boot(qemu("colour=blue"))
-        .expect_verdict(Verdict::Failure { status: STATUS_BAD_COMMAND_LINE })
+        .expect_verdict(Verdict::Failure {
+            status: STATUS_BAD_COMMAND_LINE,
+        })
         .expect_line("unknown option `colour`");
 }
 
 #[test]
 fn unknown_self_test_is_refused() {
     boot(qemu("test=nonsense"))
-        .expect_verdict(Verdict::Failure { status: STATUS_BAD_COMMAND_LINE })
+        .expect_verdict(Verdict::Failure {
+            status: STATUS_BAD_COMMAND_LINE,
+        })
         .expect_line("no self-test named `nonsense`");
 }
 
 #[test]
 fn heap_and_slab_survive_100k_operations_with_exact_accounting() {
-    boot(qemu("test=heap")).expect_success().expect_line("heap stress: ");
+    boot(qemu("test=heap"))
+        .expect_success()
+        .expect_line("heap stress: ");
 }
 
 #[test]
@@ -102,12 +115,16 @@ fn apic_timer_rate_matches_pit_in_xapic_mode() {
 fn madt_lists_the_cpus_qemu_was_given() {
     let mut config = qemu("test=madt expect_cpus=2");
     config.cpus = 2;
-    boot(config).expect_success().expect_line("MADT lists 2 CPUs");
+    boot(config)
+        .expect_success()
+        .expect_line("MADT lists 2 CPUs");
 }
 
 #[test]
 fn madt_check_fails_on_a_wrong_cpu_count() {
     let mut config = qemu("test=madt expect_cpus=3");
     config.cpus = 2;
-    boot(config).expect_verdict(Verdict::Failure { status: STATUS_TEST_FAILED });
+    boot(config).expect_verdict(Verdict::Failure {
+        status: STATUS_TEST_FAILED,
+    });
 }

@@ -13,16 +13,24 @@ pub const BOCHS_TIMEOUT: Duration = Duration::from_secs(240);
 /// Boot the hypervisor once and return what happened; a run that could not even start
 /// (missing emulator, image failure) fails the test.
 pub fn boot(config: RunConfig) -> Outcome {
-    let description = format!("{} {} `{}`", config.emulator, config.firmware, config.cmdline);
+    let description = format!(
+        "{} {} `{}`",
+        config.emulator, config.firmware, config.cmdline
+    );
     match boot::run(&config) {
-        Ok(outcome) => Outcome { description, outcome },
+        Ok(outcome) => Outcome {
+            description,
+            outcome,
+        },
         Err(error) => panic!("{description}: could not run: {error}"),
     }
 }
 
 /// A QEMU TCG BIOS run with `cmdline`.
 pub fn qemu(cmdline: &str) -> RunConfig {
-    RunConfig::new(Emulator::Qemu).with_cmdline(cmdline).with_timeout(QEMU_TIMEOUT)
+    RunConfig::new(Emulator::Qemu)
+        .with_cmdline(cmdline)
+        .with_timeout(QEMU_TIMEOUT)
 }
 
 /// A QEMU TCG UEFI run with `cmdline`.
@@ -32,7 +40,9 @@ pub fn qemu_uefi(cmdline: &str) -> RunConfig {
 
 /// A Bochs (emulated VT-x) run with `cmdline`.
 pub fn bochs(cmdline: &str) -> RunConfig {
-    RunConfig::new(Emulator::Bochs).with_cmdline(cmdline).with_timeout(BOCHS_TIMEOUT)
+    RunConfig::new(Emulator::Bochs)
+        .with_cmdline(cmdline)
+        .with_timeout(BOCHS_TIMEOUT)
 }
 
 /// One finished run, with assertions that show the console when they fail.
@@ -48,7 +58,13 @@ impl Outcome {
             self.description,
             self.outcome.verdict,
             self.outcome.serial_tail(40).join("\n"),
-            self.outcome.emulator_log.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+            self.outcome
+                .emulator_log
+                .lines()
+                .rev()
+                .take(15)
+                .collect::<Vec<_>>()
+                .join("\n")
         )
     }
 
@@ -66,7 +82,10 @@ impl Outcome {
     /// Some console line must contain `needle`.
     pub fn expect_line(&self, needle: &str) -> &Self {
         assert!(
-            self.outcome.serial.lines().any(|line| line.contains(needle)),
+            self.outcome
+                .serial
+                .lines()
+                .any(|line| line.contains(needle)),
             "expected a console line containing `{needle}`\n{}",
             self.context()
         );

@@ -18,7 +18,11 @@ const MACHINE_MIB: u32 = 1024;
 
 /// The guest's console lines (tagged `[debian]` on the hypervisor console), untagged.
 fn guest_log(serial: &str) -> String {
-    serial.lines().filter_map(|line| line.strip_prefix("[debian] ")).collect::<Vec<_>>().join("\n")
+    serial
+        .lines()
+        .filter_map(|line| line.strip_prefix("[debian] "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn linux_run(emulator: Emulator) -> (hv_tests::Outcome, Result<MarkerReport, String>) {
@@ -41,11 +45,21 @@ fn linux_run(emulator: Emulator) -> (hv_tests::Outcome, Result<MarkerReport, Str
 }
 
 fn check(outcome: &hv_tests::Outcome, report: Result<MarkerReport, String>) {
-    let report = report.unwrap_or_else(|missing| panic!("Linux did not finish its init script: {missing}"));
+    let report =
+        report.unwrap_or_else(|missing| panic!("Linux did not finish its init script: {missing}"));
     assert!(report.userspace_up && report.rebooting);
-    assert!(report.timer_ticked(), "timer interrupts did not advance: {:?}", report.timer_ticks);
-    assert!(report.date.is_some_and(|date| date.starts_with("20")), "no date from the RTC");
-    outcome.expect_line("VM debian: reset by the guest").expect_success();
+    assert!(
+        report.timer_ticked(),
+        "timer interrupts did not advance: {:?}",
+        report.timer_ticks
+    );
+    assert!(
+        report.date.is_some_and(|date| date.starts_with("20")),
+        "no date from the RTC"
+    );
+    outcome
+        .expect_line("VM debian: reset by the guest")
+        .expect_success();
 }
 
 #[test]

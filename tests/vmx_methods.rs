@@ -74,44 +74,6 @@ impl Drop for TempFile {
     }
 }
 
-/// The guests the test configurations name as `builtin:NAME`, as this crate's artifact
-/// dependency built them.
-const GUESTS: [(&str, &str); 7] = [
-    ("hello", env!("CARGO_BIN_FILE_GUESTS_hello")),
-    ("escape_write", env!("CARGO_BIN_FILE_GUESTS_escape_write")),
-    (
-        "com2_passthrough",
-        env!("CARGO_BIN_FILE_GUESTS_com2_passthrough"),
-    ),
-    ("com2_mediated", env!("CARGO_BIN_FILE_GUESTS_com2_mediated")),
-    ("chatter", env!("CARGO_BIN_FILE_GUESTS_chatter")),
-    ("ram_pattern", env!("CARGO_BIN_FILE_GUESTS_ram_pattern")),
-    ("triple_fault", env!("CARGO_BIN_FILE_GUESTS_triple_fault")),
-];
-
-/// A copy of the test configuration `name` whose `"builtin:NAME"` guests are replaced by the
-/// absolute paths of [`GUESTS`].
-///
-/// Workaround: `boot::vm_config::Builtins::cargo()` looks for every built-in guest in the
-/// directory of `hello`, but Cargo gives each artifact binary a directory of its own
-/// (`build/guests/<hash>/artifact/bin/<name>`), so only `builtin:hello` resolves there.
-fn resolved_test_config(name: &str) -> TempFile {
-    let source = test_config(name);
-    let mut text = fs::read_to_string(&source)
-        .unwrap_or_else(|error| panic!("reading {}: {error}", source.display()));
-    for (guest, path) in GUESTS {
-        text = text.replace(&format!("\"builtin:{guest}\""), &format!("{path:?}"));
-    }
-    assert!(
-        !text.contains("\"builtin:"),
-        "{name} names a built-in guest missing from GUESTS"
-    );
-    let copy = TempFile::new(name);
-    fs::write(&copy.path, text)
-        .unwrap_or_else(|error| panic!("writing {}: {error}", copy.path.display()));
-    copy
-}
-
 /// Boots the hypervisor under Bochs with the configuration at `path` (and COM2 written to
 /// `com2`, if given), and prints how long the emulator ran.
 fn run_config(path: &Path, com2: Option<&TempFile>) -> Outcome {
@@ -238,7 +200,7 @@ const PASSTHROUGH_LINE: &str = "passthrough: this line went straight to the host
 #[test]
 fn passthrough_com2_output_reaches_the_real_port_with_zero_exits_on_its_ports() {
     let com2 = TempFile::new("passthrough-com2.txt");
-    let outcome = run_config(&resolved_test_config("passthrough.toml").path, Some(&com2));
+    let outcome = run_config(&test_config("passthrough.toml"), Some(&com2));
     expect_checks_pass(&outcome, "pass");
     outcome
         .expect_line("[pass] ok: COM2 scratchpad keeps the value written (the real device): 0x5a")
@@ -269,7 +231,7 @@ const DENIED_SCRATCH_RECORD: &str =
 #[test]
 fn mediated_com2_logs_and_drops_the_denied_write_and_passes_the_allowed_line() {
     let com2 = TempFile::new("mediated-com2.txt");
-    let outcome = run_config(&resolved_test_config("mediated.toml").path, Some(&com2));
+    let outcome = run_config(&test_config("mediated.toml"), Some(&com2));
     expect_checks_pass(&outcome, "mediated");
     outcome
         .expect_line("[mediated] ok: COM2 scratchpad reads 0x")
@@ -328,7 +290,7 @@ fn chatter_lines(ram_mib: u64) -> Vec<String> {
 
 #[test]
 fn host_backed_com1_carries_two_vms_lines_whole_tagged_and_in_order() {
-    let outcome = run_config(&resolved_test_config("host_backed.toml").path, None);
+    let outcome = run_config(&test_config("host_backed.toml"), None);
     let vms = [("north", 32), ("south", 34)];
     for (vm, ram_mib) in vms {
         let printed = vm_lines(&outcome, vm);
@@ -382,7 +344,7 @@ const RAM_PATTERN_CHECKS: u32 = 6;
 
 #[test]
 fn isolation_two_vms_verify_their_ram_pattern_while_the_other_scribbles() {
-    let outcome = run_config(&resolved_test_config("isolation.toml").path, None);
+    let outcome = run_config(&test_config("isolation.toml"), None);
     for vm in ["blue", "green"] {
         expect_checks_pass(&outcome, vm);
         outcome
@@ -409,7 +371,7 @@ fn isolation_two_vms_verify_their_ram_pattern_while_the_other_scribbles() {
 
 #[test]
 fn crash_two_crashing_vms_are_stopped_and_reported_while_the_third_completes() {
-    let outcome = run_config(&resolved_test_config("crash.toml").path, None);
+    let outcome = run_config(&test_config("crash.toml"), None);
     outcome
         .expect_line("[crasher] running ")
         .expect_line("[crasher] loading an empty IDT and raising #BP")
@@ -579,11 +541,7 @@ fn every_test_and_example_configuration_that_is_not_bad_is_accepted() {
             if !name.ends_with(".toml") || name.starts_with("bad_") {
                 continue;
             }
-            let copy = (dir == test_config("")).then(|| resolved_test_config(&name));
-            let loaded = copy
-                .as_ref()
-                .map_or(path.as_path(), |copy| copy.path.as_path());
-            if let Err(error) = load_config(loaded) {
+            if let Err(error) = load_config(&path) {
                 panic!("{} must be accepted: {error}", path.display());
             }
             checked.push(name);

@@ -164,7 +164,11 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
             .map_err(|error| BootError::Unsupported(error.to_string()))?;
     }
     // Held until the run ends: the initramfs and command-line files live there.
-    let _linux_files = if args.linux { Some(add_linux_shell(&mut config)?) } else { None };
+    let _linux_files = if args.linux {
+        Some(add_linux_shell(&mut config)?)
+    } else {
+        None
+    };
     // With nothing asked for, a machine with VT-x runs the demo: two VMs (boot/configs/demo.toml).
     if config.cmdline.is_empty() && config.files.is_empty() && emulator != Emulator::Qemu {
         config = config
@@ -216,11 +220,13 @@ fn add_linux_shell(config: &mut RunConfig) -> Result<tempfile::TempDir, BootErro
     use boot::linux::{self, InitramfsSpec};
     let fail = |error: linux::LinuxError| BootError::Unsupported(format!("Linux guest: {error}"));
     let assets = linux::assets(&linux::default_cache_dir()).map_err(fail)?;
-    let dir = tempfile::tempdir().map_err(|error| BootError::io("creating a directory for the Linux files", error))?;
+    let dir = tempfile::tempdir()
+        .map_err(|error| BootError::io("creating a directory for the Linux files", error))?;
     let initrd = dir.path().join("debian.initrd");
     linux::initramfs(&assets, &InitramfsSpec::interactive_shell(), &initrd).map_err(fail)?;
     let cmdline = dir.path().join("debian.cmdline");
-    std::fs::write(&cmdline, "console=ttyS0").map_err(|error| BootError::io("writing the Linux command line", error))?;
+    std::fs::write(&cmdline, "console=ttyS0")
+        .map_err(|error| BootError::io("writing the Linux command line", error))?;
     let base = std::mem::replace(config, RunConfig::new(config.emulator));
     *config = base
         .with_cmdline("vms=debian.bzimage vm_ram_mib=256")

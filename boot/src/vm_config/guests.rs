@@ -3,8 +3,7 @@
 //! member name.
 //!
 //! Built-in guests are the binaries of the `tests/guests` crate, which Cargo builds as artifacts
-//! of this crate into one directory (the one holding [`crate::config::DEMO_GUEST_PATH`]);
-//! `builtin:hello` is the file `hello` there.
+//! of this crate ([`BUILT_IN_GUESTS`]); `builtin:hello` is the `hello` guest.
 
 use std::path::{Path, PathBuf};
 
@@ -17,41 +16,79 @@ use crate::ramdisk::CMDLINE_MEMBER;
 /// The prefix naming a built-in guest.
 pub const BUILTIN_PREFIX: &str = "builtin:";
 
+/// Every guest `tests/guests` builds, with the path Cargo gave it (each artifact binary lives
+/// in a folder of its own, so they are listed rather than searched for).
+pub const BUILT_IN_GUESTS: &[(&str, &str)] = &[
+    ("hello", env!("CARGO_BIN_FILE_GUESTS_hello")),
+    ("pio", env!("CARGO_BIN_FILE_GUESTS_pio")),
+    ("mmio", env!("CARGO_BIN_FILE_GUESTS_mmio")),
+    ("cpuid_msr", env!("CARGO_BIN_FILE_GUESTS_cpuid_msr")),
+    ("escape_read", env!("CARGO_BIN_FILE_GUESTS_escape_read")),
+    ("escape_write", env!("CARGO_BIN_FILE_GUESTS_escape_write")),
+    ("escape_exec", env!("CARGO_BIN_FILE_GUESTS_escape_exec")),
+    ("pit_irq", env!("CARGO_BIN_FILE_GUESTS_pit_irq")),
+    ("hlt_wake", env!("CARGO_BIN_FILE_GUESTS_hlt_wake")),
+    (
+        "irq_masked_long",
+        env!("CARGO_BIN_FILE_GUESTS_irq_masked_long"),
+    ),
+    ("level_irq", env!("CARGO_BIN_FILE_GUESTS_level_irq")),
+    ("dma", env!("CARGO_BIN_FILE_GUESTS_dma")),
+    ("sti_shadow", env!("CARGO_BIN_FILE_GUESTS_sti_shadow")),
+    (
+        "com2_passthrough",
+        env!("CARGO_BIN_FILE_GUESTS_com2_passthrough"),
+    ),
+    ("com2_mediated", env!("CARGO_BIN_FILE_GUESTS_com2_mediated")),
+    ("chatter", env!("CARGO_BIN_FILE_GUESTS_chatter")),
+    ("ram_pattern", env!("CARGO_BIN_FILE_GUESTS_ram_pattern")),
+    ("triple_fault", env!("CARGO_BIN_FILE_GUESTS_triple_fault")),
+    ("lapic_timer", env!("CARGO_BIN_FILE_GUESTS_lapic_timer")),
+    ("ioapic_route", env!("CARGO_BIN_FILE_GUESTS_ioapic_route")),
+];
+
 /// Where built-in guests are looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Builtins {
-    dir: PathBuf,
+    guests: Vec<(String, PathBuf)>,
 }
 
 impl Builtins {
     /// The guests Cargo built for this tool.
     pub fn cargo() -> Self {
-        let demo = Path::new(crate::config::DEMO_GUEST_PATH);
-        Self::in_dir(demo.parent().unwrap_or(Path::new(".")))
+        let guests = BUILT_IN_GUESTS
+            .iter()
+            .map(|(name, path)| (name.to_string(), PathBuf::from(path)))
+            .collect();
+        Builtins { guests }
     }
 
-    /// The guests in `dir` (tests use their own).
+    /// The guests in `dir`: its files without an extension (Cargo's `.d` files are not
+    /// guests). Tests use their own folders.
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
-        Builtins { dir: dir.into() }
+        let dir = dir.into();
+        let guests = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| entry.path().is_file() && entry.path().extension().is_none())
+            .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
+            .collect();
+        Builtins { guests }
     }
 
     /// The built-in guest `name`, if there is one.
     fn find(&self, name: &str) -> Option<PathBuf> {
         check_name(name).ok()?;
-        let path = self.dir.join(name);
-        path.is_file().then_some(path)
+        self.guests
+            .iter()
+            .find(|(guest, path)| guest == name && path.is_file())
+            .map(|(_, path)| path.clone())
     }
 
-    /// The names there are, sorted (files without an extension: Cargo's `.d` files are not
-    /// guests).
+    /// The names there are, sorted.
     fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|entry| entry.path().is_file() && entry.path().extension().is_none())
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .collect();
+        let mut names: Vec<String> = self.guests.iter().map(|(name, _)| name.clone()).collect();
         names.sort();
         names
     }
@@ -144,5 +181,46 @@ impl<'a> GuestFiles<'a> {
     /// The members, in the order first named.
     pub fn into_members(self) -> Vec<(String, PathBuf)> {
         self.members
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_guest_bin_is_a_built_in_guest() {
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/guests/Cargo.toml");
+        let text = std::fs::read_to_string(manifest).expect("the guests manifest");
+        let bins: Vec<&str> = text
+            .split("[[bin]]")
+            .skip(1)
+            .filter_map(|section| {
+                section
+                    .lines()
+                    .find_map(|line| line.strip_prefix("name = "))
+            })
+            .map(|name| name.trim_matches('"'))
+            .collect();
+        assert!(!bins.is_empty());
+        for bin in bins {
+            assert!(
+                BUILT_IN_GUESTS.iter().any(|(name, _)| *name == bin),
+                "guest `{bin}` is missing from BUILT_IN_GUESTS"
+            );
+        }
+    }
+
+    #[test]
+    fn built_in_guests_resolve_to_their_own_artifacts() {
+        let builtins = Builtins::cargo();
+        let hello = builtins.find("hello").expect("hello is built");
+        let pio = builtins.find("pio").expect("pio is built");
+        assert_ne!(
+            hello.parent(),
+            pio.parent(),
+            "Cargo gives each artifact its own folder"
+        );
+        assert_eq!(builtins.find("no_such_guest"), None);
     }
 }
