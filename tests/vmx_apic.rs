@@ -28,8 +28,15 @@ fn run_with_apic(name: &str, path: &str) -> Outcome {
     boot(bochs(&format!("vms={file} vm_apic=on")).with_file(&file, Path::new(path)))
 }
 
-/// The guest printed no `FAIL:` line, reported nothing failed and exited with status 0.
+/// The guest printed no `FAIL:` line, reported nothing failed and exited with status 0. Its
+/// console lines go to stderr first (shown with `--nocapture`: the measured rates).
 fn expect_all_checks_pass(outcome: &Outcome, name: &str) {
+    let prefix = format!("[{name}]");
+    for line in outcome.outcome.serial.lines() {
+        if line.contains(&prefix) || line.contains(&format!("VM {name}")) {
+            eprintln!("{line}");
+        }
+    }
     let failed: Vec<&str> = outcome
         .outcome
         .serial

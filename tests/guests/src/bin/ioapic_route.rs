@@ -182,7 +182,7 @@ fn pit_route(checks: &mut Checks, apic_id: u8) {
     checks.check(
         programmed == Ok(route),
         format_args!(
-            "pin {pin} (ISA IRQ 0) entry reads back as written: {programmed:x?} (wrote {route:#x})"
+            "pin {pin} (ISA IRQ 0) entry reads back as written: {programmed:#x?} (wrote {route:#x})"
         ),
     );
     pit::start_periodic(PIT_HZ);
@@ -269,7 +269,7 @@ fn level_route(checks: &mut Checks, apic_id: u8) {
     let after = ioapic::entry(DEVICE_IRQ);
     checks.check(
         after.is_ok_and(|entry| entry & ioapic::ENTRY_REMOTE_IRR == 0),
-        format_args!("pin 5 remote IRR clear after the last EOI: {after:x?}"),
+        format_args!("pin 5 remote IRR clear after the last EOI: {after:#x?}"),
     );
     let _ = ioapic::mask(DEVICE_IRQ);
 }

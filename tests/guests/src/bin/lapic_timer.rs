@@ -14,7 +14,7 @@
 //!   timer is stopped;
 //! - xAPIC one-shot (divide 16, initial 625 000: 10 ms): HLT wakes on the timer, before a
 //!   50 ms PIT safety net, no earlier than 10 ms − 10 %; the current count reads 0; exactly one
-//!   interrupt in 3 periods;
+//!   interrupt in 4 delays;
 //! - a self IPI through the ICR waits in IRR while IF = 0, is held back by TPR 0x30 (its own
 //!   priority class), is delivered once after TPR 0 with its ISR bit set in the handler, and
 //!   leaves IRR and ISR clear after EOI;
@@ -24,8 +24,9 @@
 //!   2 RTC seconds; SELF IPI (0x83F) and the ICR MSR deliver their vectors; a non-zero EOI
 //!   write and a read of SELF IPI raise #GP;
 //! - TSC-deadline mode: IA32_TSC_DEADLINE reads 0 while disarmed, a deadline 10 ms ahead
-//!   wakes HLT with one interrupt taken at a TSC at or after it, the MSR then reads 0; writing
-//!   0 disarms (no interrupt in 3× the delay); a deadline already passed fires at once;
+//!   wakes HLT with one interrupt (and no other in 4 delays) taken at a TSC at or after it,
+//!   the MSR then reads 0; writing 0 disarms (no interrupt in 3 delays); a deadline already
+//!   passed fires at once;
 //! - no spurious interrupt and an empty ESR at the end.
 
 #![no_std]
