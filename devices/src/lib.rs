@@ -69,4 +69,5 @@ pub mod shared;
 pub mod test_device;
 pub mod testing;
 pub mod uart16550;
+pub mod virtio;
 pub mod vm_config;

@@ -331,11 +331,6 @@ pub fn write(offset: u32, value: u32) {
     }
 }
 
-/// The full 64-bit x2APIC MSR of `offset` (the ICR's destination half, for instance).
-pub fn read_msr(offset: u32) -> Result<u64, Fault> {
-    idt::try_rdmsr(x2apic_msr(offset))
-}
-
 /// Software-enables the APIC with `spurious` as its spurious vector, and lets every priority
 /// in (TPR 0).
 pub fn software_enable(spurious: u8) {

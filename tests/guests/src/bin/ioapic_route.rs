@@ -179,10 +179,12 @@ fn pit_route(checks: &mut Checks, apic_id: u8) {
     let pin = ioapic::isa_pin(pit::IRQ);
     let route = ioapic::fixed_entry(PIT_VECTOR, apic_id, false);
     let programmed = ioapic::set_entry(pin, route).and_then(|()| ioapic::entry(pin));
+    // A pin the chip lacks shows as all-ones (pin 2 always exists).
+    let shown = programmed.unwrap_or(u64::MAX);
     checks.check(
         programmed == Ok(route),
         format_args!(
-            "pin {pin} (ISA IRQ 0) entry reads back as written: {programmed:#x?} (wrote {route:#x})"
+            "pin {pin} (ISA IRQ 0) entry reads back as written: {shown:#x} (wrote {route:#x})"
         ),
     );
     pit::start_periodic(PIT_HZ);
@@ -267,9 +269,10 @@ fn level_route(checks: &mut Checks, apic_id: u8) {
         format_args!("pin 5 remote IRR set while its interrupt was in service"),
     );
     let after = ioapic::entry(DEVICE_IRQ);
+    let shown = after.unwrap_or(u64::MAX);
     checks.check(
         after.is_ok_and(|entry| entry & ioapic::ENTRY_REMOTE_IRR == 0),
-        format_args!("pin 5 remote IRR clear after the last EOI: {after:#x?}"),
+        format_args!("pin 5 remote IRR clear after the last EOI: entry {shown:#x}"),
     );
     let _ = ioapic::mask(DEVICE_IRQ);
 }
