@@ -504,7 +504,8 @@ impl Bus {
         if self.id_of(id.slot) != Some(id) {
             return Err(BusError::UnknownDevice(id));
         }
-        self.call(services, id.slot, |_, ctx| f(ctx)).ok_or(BusError::UnknownDevice(id))
+        self.call(services, id.slot, |_, ctx| f(ctx))
+            .ok_or(BusError::UnknownDevice(id))
     }
 
     /// Calls `f` on the device in `slot` with a context accounting to it. `None` if the slot is
