@@ -199,7 +199,7 @@ impl<B: BlockBackend> VirtioBlk<B> {
 
     /// Checks a data length and range; returns the length in bytes if the disk can serve it.
     fn check_range(&self, sector: u64, len: u64) -> Option<usize> {
-        if len % SECTOR_BYTES_U64 != 0 || len > MAX_REQUEST_BYTES {
+        if !len.is_multiple_of(SECTOR_BYTES_U64) || len > MAX_REQUEST_BYTES {
             return None;
         }
         let end = sector.checked_add(len / SECTOR_BYTES_U64)?;
@@ -311,7 +311,9 @@ impl<B: BlockBackend> VirtioDevice for VirtioBlk<B> {
         queues: &mut [Virtqueue],
         scratch: &mut [u8],
     ) -> Result<UsedQueues, VirtioError> {
-        let Some(requests) = queues.get_mut(REQUEST_QUEUE).filter(|_| queue == REQUEST_QUEUE)
+        let Some(requests) = queues
+            .get_mut(REQUEST_QUEUE)
+            .filter(|_| queue == REQUEST_QUEUE)
         else {
             return Ok(UsedQueues::NONE);
         };

@@ -55,7 +55,7 @@ impl MemoryDisk {
         if image.len() > MAX_MEMORY_DISK_BYTES {
             return Err(BlockError::TooLarge { bytes: image.len() });
         }
-        if image.len() % SECTOR_BYTES != 0 {
+        if !image.len().is_multiple_of(SECTOR_BYTES) {
             return Err(BlockError::Unaligned { len: image.len() });
         }
         Ok(MemoryDisk { bytes: image })
@@ -84,7 +84,7 @@ impl MemoryDisk {
 
     /// The byte range of `len` bytes from `sector`, if whole sectors inside the disk.
     fn span(&self, sector: u64, len: usize) -> Result<core::ops::Range<usize>, BlockError> {
-        if len % SECTOR_BYTES != 0 {
+        if !len.is_multiple_of(SECTOR_BYTES) {
             return Err(BlockError::Unaligned { len });
         }
         let out = BlockError::OutOfRange { sector, len };

@@ -106,9 +106,7 @@ impl ConsoleSink for BufferedSink {
         let room = BUFFERED_SINK_CAPACITY.saturating_sub(self.output.len());
         let kept = bytes.len().min(room);
         self.output.extend_from_slice(&bytes[..kept]);
-        self.dropped = self
-            .dropped
-            .saturating_add((bytes.len() - kept) as u64);
+        self.dropped = self.dropped.saturating_add((bytes.len() - kept) as u64);
     }
 }
 
@@ -210,7 +208,11 @@ impl<S: ConsoleSink> VirtioConsole<S> {
             let written = chain.writer().write(ctx, &scratch[..count])?;
             self.input.drain(..written);
             // `written` ≤ the bounce buffer's size.
-            queue.push_used(ctx, chain.head(), u32::try_from(written).unwrap_or(u32::MAX))?;
+            queue.push_used(
+                ctx,
+                chain.head(),
+                u32::try_from(written).unwrap_or(u32::MAX),
+            )?;
             used = UsedQueues::only(RECEIVE_QUEUE);
         }
         Ok(used)
@@ -272,7 +274,9 @@ impl<S: ConsoleSink> VirtioDevice for VirtioConsole<S> {
         queues: &mut [Virtqueue],
         scratch: &mut [u8],
     ) -> Result<UsedQueues, VirtioError> {
-        let room = INPUT_CAPACITY.saturating_sub(self.input.len()).min(scratch.len());
+        let room = INPUT_CAPACITY
+            .saturating_sub(self.input.len())
+            .min(scratch.len());
         let got = self.sink.read(&mut scratch[..room]).min(room);
         self.input.extend(&scratch[..got]);
         match queues.get_mut(RECEIVE_QUEUE) {

@@ -54,11 +54,8 @@ pub const STATUS_DEVICE_NEEDS_RESET: u8 = 64;
 /// The guest gave up on the device.
 pub const STATUS_FAILED: u8 = 128;
 /// Status bits the driver may write (NEEDS_RESET is the device's to set).
-pub const STATUS_DRIVER_WRITABLE: u8 = STATUS_ACKNOWLEDGE
-    | STATUS_DRIVER
-    | STATUS_DRIVER_OK
-    | STATUS_FEATURES_OK
-    | STATUS_FAILED;
+pub const STATUS_DRIVER_WRITABLE: u8 =
+    STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK | STATUS_FEATURES_OK | STATUS_FAILED;
 
 // ---- ISR status bits (§4.1.4.5) ----
 

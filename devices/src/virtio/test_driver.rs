@@ -145,7 +145,8 @@ impl DriverQueue {
         while self.used_seen != idx {
             let slot = usize::from(self.used_seen % self.size);
             let at = used + RING_ENTRIES as usize + USED_ENTRY_BYTES as usize * slot;
-            let word = |o: usize| u32::from_le_bytes(ctx.ram[at + o..at + o + 4].try_into().unwrap());
+            let word =
+                |o: usize| u32::from_le_bytes(ctx.ram[at + o..at + o + 4].try_into().unwrap());
             out.push((word(0), word(4)));
             self.used_seen = self.used_seen.wrapping_add(1);
         }
@@ -168,7 +169,13 @@ pub fn bring_up<D: VirtioDevice>(
         COMMAND,
         &(COMMAND_IO_SPACE | COMMAND_BUS_MASTER).to_le_bytes(),
     );
-    write_reg(ctx, dev, REG_DEVICE_STATUS, WIDTH_8, u64::from(STATUS_ACKNOWLEDGE));
+    write_reg(
+        ctx,
+        dev,
+        REG_DEVICE_STATUS,
+        WIDTH_8,
+        u64::from(STATUS_ACKNOWLEDGE),
+    );
     write_reg(
         ctx,
         dev,
@@ -222,4 +229,3 @@ pub fn put_ram(ctx: &mut FakeContext, at: Gpa, bytes: &[u8]) {
 pub fn read_isr(ctx: &mut FakeContext, dev: &mut dyn Device) -> u8 {
     read_reg(ctx, dev, REG_ISR_STATUS, WIDTH_8) as u8
 }
-

@@ -326,13 +326,25 @@ impl<D: VirtioDevice> VirtioPci<D> {
     fn common_byte(&self, offset: u64) -> u8 {
         let queue = self.queues.get(usize::from(self.queue_select));
         let mut common = [0u8; REG_DEVICE_CONFIG as usize];
-        put(&mut common, REG_DEVICE_FEATURES, &self.device.features().to_le_bytes());
-        put(&mut common, REG_DRIVER_FEATURES, &self.driver_features.to_le_bytes());
+        put(
+            &mut common,
+            REG_DEVICE_FEATURES,
+            &self.device.features().to_le_bytes(),
+        );
+        put(
+            &mut common,
+            REG_DRIVER_FEATURES,
+            &self.driver_features.to_le_bytes(),
+        );
         let page = queue.map_or(0, Virtqueue::page);
         put(&mut common, REG_QUEUE_ADDRESS, &page.to_le_bytes());
         let size = queue.map_or(0, Virtqueue::size);
         put(&mut common, REG_QUEUE_SIZE, &size.to_le_bytes());
-        put(&mut common, REG_QUEUE_SELECT, &self.queue_select.to_le_bytes());
+        put(
+            &mut common,
+            REG_QUEUE_SELECT,
+            &self.queue_select.to_le_bytes(),
+        );
         put(&mut common, REG_DEVICE_STATUS, &[self.status]);
         put(&mut common, REG_ISR_STATUS, &[self.isr]);
         usize::try_from(offset)
