@@ -271,6 +271,8 @@ fn images(args: &ImagesArgs) -> Result<u8, BootError> {
         "  UEFI machines:     sudo dd if={} of=/dev/sdX bs=4M conv=fsync",
         uefi.display()
     );
-    println!("The machine needs VT-x enabled in its firmware settings; output goes to the screen and COM1.");
+    println!(
+        "The machine needs VT-x enabled in its firmware settings; output goes to the screen and COM1."
+    );
     Ok(0)
 }

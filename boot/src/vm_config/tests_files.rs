@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use devices::vm_config::{Guest, Method, decode, encode};
 
 use super::test_support::Fixture;
-use super::{Builtins, ConfigError, load_config, load_config_with};
+use super::{ConfigError, load_config, load_config_with};
 
 /// `boot/configs/NAME`.
 fn example(name: &str) -> PathBuf {
@@ -146,12 +146,4 @@ fn four_methods_config_uses_every_method() {
         methods,
         ["emulated", "host-backed", "mediated", "passthrough"]
     );
-}
-
-#[test]
-fn cargo_builtins_include_the_demo_guest() {
-    let fixture_dir = Path::new(crate::config::DEMO_GUEST_PATH)
-        .parent()
-        .expect("artifact directory");
-    assert_eq!(Builtins::cargo(), Builtins::in_dir(fixture_dir));
 }
