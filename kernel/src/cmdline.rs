@@ -12,6 +12,7 @@
 //! | `vm_ram_mib` | RAM per VM in MiB, even, 2–2048 | 32 |
 //! | `config` | a ramdisk member holding an encoded VM configuration (`devices::vm_config`) | none |
 //! | `vm_apic` | `on`: VMs get a local APIC and an I/O APIC; `off`: the 8259A pair only | `off` |
+//! | `vm_acpi` | `on`: VMs with APICs get ACPI tables (RSDP, XSDT, FADT, DSDT, MADT) at 0xE0000; `off`: none | `off` |
 //! | `vm_schedule` | `sequential` (one VM after another) or `together` (time-sliced) | `sequential` |
 
 use core::fmt;
@@ -36,6 +37,7 @@ pub struct Options<'a> {
     pub vm_ram_mib: u64,
     pub vms_together: bool,
     pub vm_apic: bool,
+    pub vm_acpi: bool,
     pub config: Option<&'a str>,
 }
 
@@ -52,6 +54,7 @@ impl Default for Options<'_> {
             vm_ram_mib: 32,
             vms_together: false,
             vm_apic: false,
+            vm_acpi: false,
             config: None,
         }
     }
@@ -137,6 +140,13 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                     _ => return Err(bad()),
                 }
             }
+            "vm_acpi" => {
+                options.vm_acpi = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(bad()),
+                }
+            }
             "vm_schedule" => {
                 options.vms_together = match value {
                     "sequential" => false,
@@ -178,6 +188,16 @@ mod tests {
         assert_eq!(options.expect_cpus, Some(2));
         assert_eq!(options.log_level, LevelFilter::Debug);
         let vms = parse("vms=a.elf,b.bin@0x7c00 vm_ram_mib=64").unwrap();
+        assert!(!vms.vm_acpi);
+        let acpi = parse("vm_apic=on vm_acpi=on").unwrap();
+        assert!(acpi.vm_apic && acpi.vm_acpi);
+        assert_eq!(
+            parse("vm_acpi=yes"),
+            Err(CmdlineError::BadValue {
+                key: "vm_acpi",
+                value: "yes"
+            })
+        );
         assert_eq!((vms.vms, vms.vm_ram_mib), (Some("a.elf,b.bin@0x7c00"), 64));
     }
 

@@ -216,6 +216,7 @@ mod hypervisor {
         let settings = kernel::vm::launcher::Settings {
             ram_bytes: options.vm_ram_mib << 20,
             apic: options.vm_apic,
+            acpi: options.vm_acpi,
             arguments: kernel::vm::loader::BootArguments {
                 hypervisor_physical,
             },

@@ -113,6 +113,8 @@ fn image<'a>(item: &VmItem<'_>, files: &'a BootFiles) -> Result<GuestImage<'a>, 
 pub struct Settings {
     pub ram_bytes: u64,
     pub apic: bool,
+    /// Generate ACPI tables for VMs with APICs (`vm_acpi=on`).
+    pub acpi: bool,
     pub arguments: BootArguments,
 }
 
@@ -130,6 +132,7 @@ fn create(
         image,
         vpid: (index + 1) as u16,
         apic: settings.apic,
+        acpi: settings.acpi,
         devices: super::machine::DeviceSet::Default,
         cpuid_overrides: Vec::new(),
     };
@@ -212,6 +215,7 @@ fn create_described(
         image,
         vpid: (index + 1) as u16,
         apic: false,
+        acpi: false,
         devices: DeviceSet::Configured(&desc.devices),
         cpuid_overrides,
     };

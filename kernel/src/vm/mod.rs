@@ -5,6 +5,7 @@
 //! reason → `exits::handle` → a handler (port I/O and MMIO go to `devices::bus::Bus`, whose
 //! models may raise lines or DMA through [`platform::Platform`]) → back into the guest.
 
+pub mod acpi_builder;
 pub mod console;
 pub mod critical_sections;
 pub mod diagnostic;
@@ -81,6 +82,7 @@ pub enum VmError {
     Load(LoadError),
     Vcpu(String),
     Devices(String),
+    Acpi(acpi_builder::AcpiError),
 }
 
 impl core::fmt::Display for VmError {
@@ -92,6 +94,7 @@ impl core::fmt::Display for VmError {
             VmError::Load(error) => write!(f, "{error}"),
             VmError::Vcpu(error) => write!(f, "{error}"),
             VmError::Devices(error) => write!(f, "devices: {error}"),
+            VmError::Acpi(error) => write!(f, "{error}"),
         }
     }
 }
@@ -124,6 +127,8 @@ pub struct VmSpec<'a> {
     pub vpid: u16,
     /// Give the VM a local APIC and an I/O APIC (CPUID then shows the APIC).
     pub apic: bool,
+    /// Write ACPI tables describing the APICs into the VM's BIOS area (needs `apic`).
+    pub acpi: bool,
     /// The devices beyond the fixed PC set.
     pub devices: machine::DeviceSet<'a>,
     /// CPUID answers the VM's configuration replaces.
@@ -182,6 +187,9 @@ impl Vm {
         ept.map(0, memory.host_base(), memory.size(), EptFlags::RWX)
             .map_err(VmError::Ept)?;
         let loaded = loader::load(spec.image, &memory, arguments).map_err(VmError::Load)?;
+        if spec.acpi {
+            install_acpi(spec, &memory)?;
+        }
         // Tables and VPIDs are reused from VMs that ran before: drop anything cached for them.
         let eptp = ept.eptp(false);
         invalidate::invept(
@@ -358,6 +366,24 @@ impl Vm {
             x86_64::instructions::interrupts::disable();
         }
     }
+}
+
+/// Write the ACPI tables of a VM with APICs (and point a Linux zero page at the RSDP); a VM
+/// without APICs gets none, since the MADT would describe hardware it lacks.
+fn install_acpi(spec: &VmSpec<'_>, memory: &GuestMemory) -> Result<(), VmError> {
+    if !spec.apic {
+        log::warn!(
+            "VM {}: vm_acpi=on needs vm_apic=on (the MADT describes the APICs): no ACPI tables",
+            spec.name
+        );
+        return Ok(());
+    }
+    let zero_page =
+        matches!(spec.image, GuestImage::Linux { .. }).then_some(loader::linux::ZERO_PAGE);
+    let rsdp = acpi_builder::install(memory, &acpi_builder::AcpiPlatform::PC, zero_page)
+        .map_err(VmError::Acpi)?;
+    log::info!("VM {}: ACPI tables, RSDP at {rsdp:#x}", spec.name);
+    Ok(())
 }
 
 impl Drop for Vm {
