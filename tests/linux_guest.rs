@@ -2,7 +2,8 @@
 //! download` into a cache by the host tool) boots under the hypervisor to a busybox init that
 //! prints a marker, shows the timer ticking in /proc/interrupts, prints the date from the RTC
 //! and ends the VM with `reboot -f`. Under Bochs always; under QEMU+KVM where /dev/kvm offers
-//! nested VT-x (skipped with a message otherwise).
+//! nested VT-x (skipped with a message otherwise). A second Bochs run gives the VM APICs and ACPI
+//! tables.
 
 use std::time::Duration;
 
@@ -25,7 +26,10 @@ fn guest_log(serial: &str) -> String {
         .join("\n")
 }
 
-fn linux_run(emulator: Emulator) -> (hv_tests::Outcome, Result<MarkerReport, String>) {
+fn linux_run(
+    emulator: Emulator,
+    options: &str,
+) -> (hv_tests::Outcome, Result<MarkerReport, String>) {
     let assets = linux::assets(&linux::default_cache_dir()).expect("Debian kernel and busybox");
     let dir = tempfile::tempdir().expect("temporary directory");
     let initrd = dir.path().join("debian.initrd");
@@ -33,7 +37,7 @@ fn linux_run(emulator: Emulator) -> (hv_tests::Outcome, Result<MarkerReport, Str
     let cmdline = dir.path().join("debian.cmdline");
     std::fs::write(&cmdline, linux::DEFAULT_CMDLINE).expect("command line file");
     let mut config = RunConfig::new(emulator)
-        .with_cmdline("vms=debian.bzimage vm_ram_mib=256")
+        .with_cmdline(format!("vms=debian.bzimage vm_ram_mib=256 {options}"))
         .with_file("debian.bzimage", &assets.bzimage)
         .with_file("debian.initrd", &initrd)
         .with_file("debian.cmdline", &cmdline)
@@ -64,8 +68,27 @@ fn check(outcome: &hv_tests::Outcome, report: Result<MarkerReport, String>) {
 
 #[test]
 fn debian_linux_boots_to_userspace_under_bochs() {
-    let (outcome, report) = linux_run(Emulator::Bochs);
+    let (outcome, report) = linux_run(Emulator::Bochs, "");
     check(&outcome, report);
+}
+
+/// With a local APIC, an I/O APIC and the hypervisor's ACPI tables (MADT), Linux routes its
+/// interrupts through the I/O APIC and ticks on the local APIC timer.
+#[test]
+fn debian_linux_uses_the_madt_ioapic_and_lapic_timer_under_bochs() {
+    let (outcome, report) = linux_run(Emulator::Bochs, "vm_apic=on vm_acpi=on");
+    check(&outcome, report);
+    outcome.expect_line("IO-APIC").expect_line("LOC:");
+    let local_timer = outcome.line_with("LOC:");
+    let ticks: u64 = local_timer
+        .split_whitespace()
+        .nth(2)
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no count in `{local_timer}`"));
+    assert!(
+        ticks > 0,
+        "the local APIC timer did not tick: {local_timer}"
+    );
 }
 
 #[test]
@@ -74,6 +97,6 @@ fn debian_linux_boots_to_userspace_under_qemu_kvm() {
         eprintln!("skipped: /dev/kvm does not offer nested VT-x on this machine");
         return;
     }
-    let (outcome, report) = linux_run(Emulator::QemuKvm);
+    let (outcome, report) = linux_run(Emulator::QemuKvm, "");
     check(&outcome, report);
 }
