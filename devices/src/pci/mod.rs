@@ -9,6 +9,7 @@
 pub mod bar;
 pub mod config_space;
 pub mod host_bridge;
+pub mod intx;
 pub mod regs;
 
 #[cfg(test)]
@@ -17,3 +18,4 @@ mod tests;
 pub use bar::{Bar, BarError, BarKind};
 pub use config_space::{ConfigSpace, Header, InterruptPin};
 pub use host_bridge::HostBridge;
+pub use intx::{DEFAULT_PIRQ_LINES, intx_line};

@@ -112,6 +112,31 @@ impl Controllers {
         }
     }
 
+    /// Deliver a message-signalled interrupt to the local APIC (Intel SDM Vol. 3A, 11.11:
+    /// address 0xFEEx_xxxx with the destination in bits 19:12, data with the vector in bits
+    /// 7:0, the delivery mode in 10:8 and the trigger mode in bit 15). False when the VM has no
+    /// local APIC or the message is not one (the device gets a typed error).
+    pub fn deliver_msi(&self, msg: devices::interface::MsiMessage) -> bool {
+        let Some(apics) = &self.apics else {
+            return false;
+        };
+        let Some(message) = decode_msi(msg.address, msg.data) else {
+            return false;
+        };
+        let mut lapic = apics.lapic.lock();
+        if !lapic.is_destination(message.destination, message.destination_mode) {
+            return true; // A valid message to a CPU this VM does not have: dropped, as on hardware.
+        }
+        match message.delivery {
+            MsiDelivery::Vector(vector) => lapic.accept(vector, message.level_triggered).is_ok(),
+            MsiDelivery::Nmi => {
+                lapic.set_lint1(true);
+                lapic.set_lint1(false);
+                true
+            }
+        }
+    }
+
     /// After an exit: forward the local APIC's EOIs for level-triggered vectors to the I/O
     /// APIC and deliver what that (or a guest write to the I/O APIC) released.
     pub fn settle(&self) {
@@ -130,6 +155,58 @@ impl Controllers {
         // One vCPU: IPIs to other destinations have no one to reach.
         let _ = apics.lapic.lock().take_ipis();
     }
+}
+
+/// MSI address bits 31:20: 0xFEE.
+const MSI_ADDRESS_BASE: u64 = 0xfee0_0000;
+const MSI_ADDRESS_MASK: u64 = 0xfff0_0000;
+/// MSI address bits 19:12: the destination APIC ID.
+const MSI_DESTINATION_SHIFT: u64 = 12;
+/// MSI address bit 2: logical destination mode.
+const MSI_LOGICAL: u64 = 1 << 2;
+/// MSI data bits 10:8: the delivery mode (0 fixed, 1 lowest priority, 4 NMI).
+const MSI_DELIVERY_SHIFT: u32 = 8;
+/// MSI data bit 15: level-triggered.
+const MSI_LEVEL: u32 = 1 << 15;
+
+/// What an MSI asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MsiDelivery {
+    Vector(u8),
+    Nmi,
+}
+
+/// A decoded MSI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Msi {
+    destination: u32,
+    destination_mode: devices::lapic::DestinationMode,
+    delivery: MsiDelivery,
+    level_triggered: bool,
+}
+
+/// Decode an MSI address/data pair; `None` for anything but a fixed, lowest-priority or NMI
+/// message to the 0xFEE window.
+fn decode_msi(address: u64, data: u32) -> Option<Msi> {
+    if address & MSI_ADDRESS_MASK != MSI_ADDRESS_BASE {
+        return None;
+    }
+    let delivery = match (data >> MSI_DELIVERY_SHIFT) & 0b111 {
+        0 | 1 => MsiDelivery::Vector(data as u8),
+        4 => MsiDelivery::Nmi,
+        _ => return None,
+    };
+    let destination_mode = if address & MSI_LOGICAL != 0 {
+        devices::lapic::DestinationMode::Logical
+    } else {
+        devices::lapic::DestinationMode::Physical
+    };
+    Some(Msi {
+        destination: ((address >> MSI_DESTINATION_SHIFT) & 0xff) as u32,
+        destination_mode,
+        delivery,
+        level_triggered: data & MSI_LEVEL != 0,
+    })
 }
 
 /// ISA lines the 8259A pair takes.
@@ -230,4 +307,39 @@ pub fn arm_preemption_timer(now: u64, deadline: Option<u64>, rate_shift: u8) {
         tsc::nanos_to_ticks(due.saturating_sub(now)) >> rate_shift
     });
     let _ = vmcs::write(F::GuestPreemptionTimer, ticks.min(u64::from(u32::MAX)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use devices::lapic::DestinationMode;
+
+    #[test]
+    fn msi_fields_decode_as_the_sdm_lays_them_out() {
+        let msi = decode_msi(0xfee0_0000 | (3 << 12), 0x0000_0041).unwrap();
+        assert_eq!(msi.destination, 3);
+        assert_eq!(msi.destination_mode, DestinationMode::Physical);
+        assert_eq!(msi.delivery, MsiDelivery::Vector(0x41));
+        assert!(!msi.level_triggered);
+        let logical_level = decode_msi(0xfee0_0004, 0x8000 | (1 << 8) | 0x30).unwrap();
+        assert_eq!(logical_level.destination_mode, DestinationMode::Logical);
+        assert!(logical_level.level_triggered);
+        assert_eq!(
+            decode_msi(0xfee0_0000, 4 << 8).unwrap().delivery,
+            MsiDelivery::Nmi
+        );
+    }
+
+    #[test]
+    fn non_msi_addresses_and_modes_are_refused() {
+        assert_eq!(decode_msi(0xfec0_0000, 0x41), None);
+        assert_eq!(decode_msi(0xfee0_0000, (2 << 8) | 0x41), None); // SMI
+        assert_eq!(decode_msi(0xfee0_0000, (7 << 8) | 0x41), None); // ExtINT
+    }
+
+    #[test]
+    fn isa_irq_0_arrives_on_ioapic_pin_2() {
+        assert_eq!(ioapic_pin(0), 2);
+        assert_eq!(ioapic_pin(4), 4);
+    }
 }

@@ -108,8 +108,15 @@ impl VmServices for Platform {
     }
 
     fn signal_msi(&mut self, msg: MsiMessage) -> Result<(), IrqError> {
-        // No local APIC model yet takes messages (interrupt controllers come with issue 5).
-        Err(IrqError::BadMsi(msg))
+        let accepted = self
+            .controllers
+            .as_ref()
+            .is_some_and(|controllers| controllers.deliver_msi(msg));
+        if accepted {
+            Ok(())
+        } else {
+            Err(IrqError::BadMsi(msg))
+        }
     }
 
     fn now(&self) -> Nanos {
