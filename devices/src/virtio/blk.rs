@@ -22,7 +22,7 @@
 use crate::interface::DeviceContext;
 use crate::virtio::block_backend::{BlockBackend, SECTOR_BYTES, SECTOR_BYTES_U64};
 use crate::virtio::chain::Chain;
-use crate::virtio::device::{Identity, UsedQueues, VirtioDevice, VirtioError};
+use crate::virtio::device::{Identity, UsedQueues, VirtioDevice, VirtioError, read_config_window};
 use crate::virtio::queue::Virtqueue;
 
 /// Virtio device ID of a block device.
@@ -295,13 +295,7 @@ impl<B: BlockBackend> VirtioDevice for VirtioBlk<B> {
         config[CONFIG_SEG_MAX..CONFIG_SEG_MAX + 4].copy_from_slice(&SEG_MAX.to_le_bytes());
         config[CONFIG_BLK_SIZE..CONFIG_BLK_SIZE + 4]
             .copy_from_slice(&(SECTOR_BYTES as u32).to_le_bytes());
-        for (i, byte) in data.iter_mut().enumerate() {
-            *byte = offset
-                .checked_add(i)
-                .and_then(|at| config.get(at))
-                .copied()
-                .unwrap_or(0);
-        }
+        read_config_window(&config, offset, data);
     }
 
     fn process(

@@ -21,7 +21,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::interface::{DeviceContext, Nanos};
-use crate::virtio::device::{Identity, UsedQueues, VirtioDevice, VirtioError};
+use crate::virtio::device::{Identity, UsedQueues, VirtioDevice, VirtioError, read_config_window};
 use crate::virtio::queue::Virtqueue;
 
 /// Virtio device ID of a console.
@@ -242,13 +242,7 @@ impl<S: ConsoleSink> VirtioDevice for VirtioConsole<S> {
     fn read_config(&self, offset: usize, data: &mut [u8]) {
         let mut config = [0u8; CONFIG_LEN];
         config[CONFIG_MAX_NR_PORTS..CONFIG_MAX_NR_PORTS + 4].copy_from_slice(&PORTS.to_le_bytes());
-        for (i, byte) in data.iter_mut().enumerate() {
-            *byte = offset
-                .checked_add(i)
-                .and_then(|at| config.get(at))
-                .copied()
-                .unwrap_or(0);
-        }
+        read_config_window(&config, offset, data);
     }
 
     fn process(

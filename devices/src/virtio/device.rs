@@ -69,6 +69,18 @@ pub struct Identity {
     pub class: (u8, u8, u8),
 }
 
+/// Copy the bytes of a device's configuration `config` at `offset` into `data`; bytes past
+/// its end (or an offset that overflows) read as 0. Guest-controlled offsets stay bounded.
+pub fn read_config_window(config: &[u8], offset: usize, data: &mut [u8]) {
+    for (i, byte) in data.iter_mut().enumerate() {
+        *byte = offset
+            .checked_add(i)
+            .and_then(|at| config.get(at))
+            .copied()
+            .unwrap_or(0);
+    }
+}
+
 /// A virtio device type behind the PCI transport.
 pub trait VirtioDevice: Send {
     /// A short name for diagnostics.
