@@ -45,6 +45,9 @@ pub fn bochs(cmdline: &str) -> RunConfig {
         .with_timeout(BOCHS_TIMEOUT)
 }
 
+/// How the guest kit's `Checks` ends when every check passed: `<n> passed, 0 failed`.
+pub const NOTHING_FAILED: &str = " passed, 0 failed";
+
 /// One finished run, with assertions that show the console when they fail.
 pub struct Outcome {
     description: String,
@@ -90,6 +93,35 @@ impl Outcome {
             self.context()
         );
         self
+    }
+
+    /// A guest that reports its checks with the guest kit's `Checks` passed them all: no
+    /// `[vm] FAIL:` line, its own `[vm] <n> passed, 0 failed` line, and `VM vm: exited with
+    /// status 0`.
+    pub fn expect_guest_checks_pass(&self, vm: &str) -> &Self {
+        let failed = format!("[{vm}] FAIL:");
+        let failures: Vec<&str> = self
+            .outcome
+            .serial
+            .lines()
+            .filter(|line| line.contains(&failed))
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "{vm}: failed checks:\n{}\n{}",
+            failures.join("\n"),
+            self.context()
+        );
+        let tag = format!("[{vm}] ");
+        assert!(
+            self.outcome
+                .serial
+                .lines()
+                .any(|line| line.starts_with(&tag) && line.ends_with(NOTHING_FAILED)),
+            "VM {vm} must report `<n>{NOTHING_FAILED}`\n{}",
+            self.context()
+        );
+        self.expect_line(&format!("VM {vm}: exited with status 0"))
     }
 
     /// The first console line containing `needle`.

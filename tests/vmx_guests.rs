@@ -23,9 +23,6 @@ const ESCAPE_READ: &str = env!("CARGO_BIN_FILE_GUESTS_escape_read");
 const ESCAPE_WRITE: &str = env!("CARGO_BIN_FILE_GUESTS_escape_write");
 const ESCAPE_EXEC: &str = env!("CARGO_BIN_FILE_GUESTS_escape_exec");
 
-/// The summary line of a guest whose checks all passed (`guests::check::Checks::finish`).
-const NOTHING_FAILED: &str = " passed, 0 failed";
-
 /// Boots the hypervisor with `guests` (ramdisk name, file) in the ramdisk and `cmdline`.
 fn run(cmdline: &str, guests: &[(&str, &Path)]) -> Outcome {
     let config = guests
@@ -59,16 +56,6 @@ fn expect_no_line(outcome: &Outcome, needle: &str) {
     );
 }
 
-/// A guest run whose checks must all pass and whose VM must exit with status 0.
-fn expect_all_checks_pass(outcome: &Outcome, name: &str) {
-    expect_no_line(outcome, &format!("[{name}] FAIL:"));
-    outcome
-        .expect_line(&format!("[{name}]"))
-        .expect_line(NOTHING_FAILED)
-        .expect_line(&format!("VM {name}: exited with status 0"))
-        .expect_success();
-}
-
 #[test]
 fn hello_guest_prints_its_line_and_exits_with_status_0() {
     run_elf("hello", HELLO)
@@ -80,7 +67,7 @@ fn hello_guest_prints_its_line_and_exits_with_status_0() {
 #[test]
 fn pio_guest_passes_pit_cmos_uart_and_pci_checks_at_every_width() {
     let outcome = run_elf("pio", PIO);
-    expect_all_checks_pass(&outcome, "pio");
+    outcome.expect_guest_checks_pass("pio").expect_success();
     outcome
         .expect_line("[pio] rep outsb ok")
         .expect_line("[pio] ok: PCI scan: 00:00.0 is 8086:1237")
@@ -90,7 +77,7 @@ fn pio_guest_passes_pit_cmos_uart_and_pci_checks_at_every_width() {
 #[test]
 fn mmio_guest_sees_the_test_device_behave_like_ram_for_every_instruction_form() {
     let outcome = run_elf("mmio", MMIO);
-    expect_all_checks_pass(&outcome, "mmio");
+    outcome.expect_guest_checks_pass("mmio").expect_success();
     outcome
         .expect_line("[mmio] ok: rep movsb RAM -> MMIO")
         .expect_line("[mmio] ok: movsxd r10, dword [rcx+4]")
@@ -100,7 +87,9 @@ fn mmio_guest_sees_the_test_device_behave_like_ram_for_every_instruction_form() 
 #[test]
 fn cpuid_msr_guest_sees_the_contracts_cpuid_msrs_and_hypercalls() {
     let outcome = run_elf("cpuid_msr", CPUID_MSR);
-    expect_all_checks_pass(&outcome, "cpuid_msr");
+    outcome
+        .expect_guest_checks_pass("cpuid_msr")
+        .expect_success();
     outcome
         .expect_line("[cpuid_msr] console write through a hypercall")
         .expect_line("[cpuid_msr] ok: RDMSR 0x40001234 raises #GP(0)")

@@ -21,39 +21,16 @@ const LEVEL_IRQ: &str = env!("CARGO_BIN_FILE_GUESTS_level_irq");
 const DMA: &str = env!("CARGO_BIN_FILE_GUESTS_dma");
 const STI_SHADOW: &str = env!("CARGO_BIN_FILE_GUESTS_sti_shadow");
 
-/// The summary line of a guest whose checks all passed (`guests::check::Checks::finish`).
-const NOTHING_FAILED: &str = " passed, 0 failed";
-
 /// Boots one guest as `<name>.elf`, alone.
 fn run_elf(name: &str, path: &str) -> Outcome {
     let file = format!("{name}.elf");
     boot(bochs(&format!("vms={file}")).with_file(&file, Path::new(path)))
 }
 
-/// The guest printed no `FAIL:` line, reported nothing failed and exited with status 0.
-fn expect_all_checks_pass(outcome: &Outcome, name: &str) {
-    let failed: Vec<&str> = outcome
-        .outcome
-        .serial
-        .lines()
-        .filter(|line| line.contains(&format!("[{name}] FAIL:")))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{name}: failed checks:\n{}\n--- console ---\n{}",
-        failed.join("\n"),
-        outcome.outcome.serial_tail(60).join("\n")
-    );
-    outcome
-        .expect_line(NOTHING_FAILED)
-        .expect_line(&format!("VM {name}: exited with status 0"))
-        .expect_success();
-}
-
 #[test]
 fn pit_irq_guest_counts_100_hz_within_10_percent_over_2_rtc_seconds() {
     let outcome = run_elf("pit_irq", PIT_IRQ);
-    expect_all_checks_pass(&outcome, "pit_irq");
+    outcome.expect_guest_checks_pass("pit_irq").expect_success();
     outcome
         .expect_line("[pit_irq] ok: PIT count for 100 Hz: 0x2e9c")
         .expect_line("[pit_irq] ok: IRQ 0 arrives while the guest spins without I/O")
@@ -64,7 +41,9 @@ fn pit_irq_guest_counts_100_hz_within_10_percent_over_2_rtc_seconds() {
 #[test]
 fn hlt_wake_guest_returns_from_every_hlt_after_the_timer_interrupt() {
     let outcome = run_elf("hlt_wake", HLT_WAKE);
-    expect_all_checks_pass(&outcome, "hlt_wake");
+    outcome
+        .expect_guest_checks_pass("hlt_wake")
+        .expect_success();
     outcome
         .expect_line("[hlt_wake] ok: periodic 100 Hz: 50 of 50 HLTs returned after an IRQ 0")
         .expect_line("[hlt_wake] ok: one-shot 5 ms: 20 of 20 HLTs returned after exactly one IRQ 0")
@@ -76,7 +55,9 @@ fn hlt_wake_guest_returns_from_every_hlt_after_the_timer_interrupt() {
 #[test]
 fn irq_masked_long_guest_gets_each_pending_line_once_after_sti() {
     let outcome = run_elf("irq_masked_long", IRQ_MASKED_LONG);
-    expect_all_checks_pass(&outcome, "irq_masked_long");
+    outcome
+        .expect_guest_checks_pass("irq_masked_long")
+        .expect_success();
     outcome
         .expect_line("[irq_masked_long] ok: no handler ran with IF = 0")
         .expect_line("[irq_masked_long] ok: IRR before sti (IRQ 0, 2, 5, 8): 0x125")
@@ -89,7 +70,9 @@ fn irq_masked_long_guest_gets_each_pending_line_once_after_sti() {
 #[test]
 fn level_irq_guest_survives_a_1000_interrupt_storm_with_the_pit_still_ticking() {
     let outcome = run_elf("level_irq", LEVEL_IRQ);
-    expect_all_checks_pass(&outcome, "level_irq");
+    outcome
+        .expect_guest_checks_pass("level_irq")
+        .expect_success();
     outcome
         .expect_line("[level_irq] ok: ELCR after making IRQ 5 level-triggered: 0x20")
         .expect_line("[level_irq] ok: level-triggered IRQ 5 delivered 1000 times while held")
@@ -100,7 +83,7 @@ fn level_irq_guest_survives_a_1000_interrupt_storm_with_the_pit_still_ticking() 
 #[test]
 fn dma_guest_sees_the_pattern_land_and_refused_transfers_leave_ram_unchanged() {
     let outcome = run_elf("dma", DMA);
-    expect_all_checks_pass(&outcome, "dma");
+    outcome.expect_guest_checks_pass("dma").expect_success();
     outcome
         .expect_line("[dma] ok: the handler found the seed's pattern in the buffer")
         .expect_line("[dma] ok: the bytes around the target are untouched")
@@ -117,7 +100,9 @@ fn dma_guest_sees_the_pattern_land_and_refused_transfers_leave_ram_unchanged() {
 #[test]
 fn sti_shadow_guest_gets_the_pending_interrupt_right_after_an_exiting_instruction() {
     let outcome = run_elf("sti_shadow", STI_SHADOW);
-    expect_all_checks_pass(&outcome, "sti_shadow");
+    outcome
+        .expect_guest_checks_pass("sti_shadow")
+        .expect_success();
     outcome
         .expect_line("[sti_shadow] ok: sti; nop; cli: IRQ 0 delivered before the cli in 10 of 10")
         .expect_line(

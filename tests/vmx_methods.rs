@@ -29,8 +29,6 @@ use hv_tests::{Outcome, bochs, boot};
 /// The hypervisor's exit status when some VM did not exit with status 0 (README, "Exit
 /// status").
 const STATUS_VM_FAILED: u32 = 5;
-/// The summary line of a guest whose checks all passed (`guests::check::Checks::finish`).
-const NOTHING_FAILED: &str = " passed, 0 failed";
 
 /// `tests/configs/NAME`.
 fn test_config(name: &str) -> PathBuf {
@@ -155,22 +153,6 @@ fn vm_lines<'a>(outcome: &'a Outcome, vm: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The guest of VM `vm` printed no `FAIL:` line and its checks' summary says nothing failed.
-fn expect_checks_pass(outcome: &Outcome, vm: &str) {
-    expect_no_line(outcome, &format!("[{vm}] FAIL:"));
-    let tag = format!("[{vm}] ");
-    assert!(
-        outcome
-            .outcome
-            .serial
-            .lines()
-            .any(|line| line.starts_with(&tag) && line.ends_with(NOTHING_FAILED)),
-        "VM {vm} must report `<n>{NOTHING_FAILED}`\n--- console ---\n{}",
-        console(outcome)
-    );
-    outcome.expect_line(&format!("VM {vm}: exited with status 0"));
-}
-
 /// The `summary:` line of VM `vm`: `summary: VM <name> <end> <n> exits <t> us CPU`.
 fn summary_of<'a>(outcome: &'a Outcome, vm: &str) -> &'a str {
     outcome
@@ -201,7 +183,7 @@ const PASSTHROUGH_LINE: &str = "passthrough: this line went straight to the host
 fn passthrough_com2_output_reaches_the_real_port_with_zero_exits_on_its_ports() {
     let com2 = TempFile::new("passthrough-com2.txt");
     let outcome = run_config(&test_config("passthrough.toml"), Some(&com2));
-    expect_checks_pass(&outcome, "pass");
+    outcome.expect_guest_checks_pass("pass");
     outcome
         .expect_line("[pass] ok: COM2 scratchpad keeps the value written (the real device): 0x5a")
         .expect_line("[pass] ok: COM2 took every byte of the line and drained")
@@ -232,7 +214,7 @@ const DENIED_SCRATCH_RECORD: &str =
 fn mediated_com2_logs_and_drops_the_denied_write_and_passes_the_allowed_line() {
     let com2 = TempFile::new("mediated-com2.txt");
     let outcome = run_config(&test_config("mediated.toml"), Some(&com2));
-    expect_checks_pass(&outcome, "mediated");
+    outcome.expect_guest_checks_pass("mediated");
     outcome
         .expect_line("[mediated] ok: COM2 scratchpad reads 0x")
         .expect_line(", not the denied write's 0xa5")
@@ -346,7 +328,7 @@ const RAM_PATTERN_CHECKS: u32 = 6;
 fn isolation_two_vms_verify_their_ram_pattern_while_the_other_scribbles() {
     let outcome = run_config(&test_config("isolation.toml"), None);
     for vm in ["blue", "green"] {
-        expect_checks_pass(&outcome, vm);
+        outcome.expect_guest_checks_pass(vm);
         outcome
             .expect_line(&format!("[{vm}] ok: the pattern covers "))
             .expect_line(&format!(
@@ -384,7 +366,7 @@ fn crash_two_crashing_vms_are_stopped_and_reported_while_the_third_completes() {
     expect_no_line(&outcome, "the triple fault returned");
     expect_no_line(&outcome, "VM crasher: exited");
     expect_no_line(&outcome, "VM escaper: exited");
-    expect_checks_pass(&outcome, "survivor");
+    outcome.expect_guest_checks_pass("survivor");
     // The survivor went on after both crashes and finished last.
     let crashed = first_line(&outcome, "VM crasher: stopped:");
     let escaped = first_line(&outcome, "VM escaper: stopped:");
