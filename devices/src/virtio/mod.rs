@@ -10,6 +10,7 @@
 //! - [`transport`]: [`VirtioPci`], the PCI function (a [`crate::interface::Device`]).
 //! - [`blk`] with [`block_backend`]: virtio-blk over a [`BlockBackend`] ([`MemoryDisk`]).
 //! - [`console`]: virtio-console over a [`ConsoleSink`].
+//! - [`tracked_disk`]: a [`MemoryDisk`] that remembers written sectors, and their console dump.
 //!
 //! A VMM builds, for example,
 //! `VirtioPci::new(bdf, IrqLine(11), VirtioBlk::new(MemoryDisk::new(image)?))?` and registers
@@ -24,6 +25,7 @@ pub mod console;
 pub mod device;
 pub mod queue;
 pub mod regs;
+pub mod tracked_disk;
 pub mod transport;
 
 #[cfg(test)]
@@ -45,4 +47,5 @@ pub use chain::{Chain, ChainCursor, Segment};
 pub use console::{BufferedSink, ConsoleSink, VirtioConsole};
 pub use device::{Identity, UsedQueues, VirtioDevice, VirtioError};
 pub use queue::{QueueError, Virtqueue};
+pub use tracked_disk::{TrackedDisk, dump_lines};
 pub use transport::{BOUNCE_BYTES, MAX_QUEUES, VirtioPci, VirtioPciError};

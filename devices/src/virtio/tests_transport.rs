@@ -182,3 +182,28 @@ fn transport_ports_outside_the_bar_read_all_ones() {
     dev.pio_read(&mut ctx, BAR_PORT + 0x40, &mut data);
     assert_eq!(data, [0xFF, 0xFF]);
 }
+
+#[test]
+fn firmware_placement_programs_bar0_and_enables_io_decoding_at_power_on() {
+    use crate::pci::regs::{BAR0, COMMAND, COMMAND_IO_SPACE};
+    let bdf = crate::interface::Bdf::new(0, 3, 0).unwrap();
+    let blk = crate::virtio::VirtioBlk::new(crate::virtio::MemoryDisk::zeroed(8).unwrap());
+    let mut function = crate::virtio::VirtioPci::new(bdf, crate::interface::IrqLine(11), blk)
+        .unwrap()
+        .with_firmware_io_base(0xC040);
+    assert_eq!(function.io_bar_size(), 64);
+    let mut ctx = crate::testing::FakeContext::default();
+    use crate::interface::Device;
+    function.install(&mut ctx).unwrap();
+    function.power_on(&mut ctx).unwrap();
+    let mut bar = [0u8; 4];
+    function.pci_config_read(&mut ctx, BAR0, &mut bar);
+    assert_eq!(u32::from_le_bytes(bar) & !0x3, 0xC040);
+    let mut command = [0u8; 2];
+    function.pci_config_read(&mut ctx, COMMAND, &mut command);
+    assert_ne!(u16::from_le_bytes(command) & COMMAND_IO_SPACE, 0);
+    // The device status register answers at the programmed base.
+    let mut status = [0xFFu8; 1];
+    function.pio_read(&mut ctx, 0xC040 + 0x12, &mut status);
+    assert_eq!(status, [0]);
+}

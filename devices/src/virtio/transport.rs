@@ -37,6 +37,9 @@
 //! - **Errors**: a [`VirtioError`] from the device (malformed ring or chain, buffer outside
 //!   RAM) sets DEVICE_NEEDS_RESET, raises ISR bit 1 (configuration change, §2.1.2) and stops the
 //!   queues until the driver writes status 0; [`VirtioPci::last_error`] keeps it.
+//! - **Firmware placement**: a VMM that plays the firmware's part gives the function an I/O
+//!   base with [`VirtioPci::with_firmware_io_base`]; power-on then programs BAR0 there and turns
+//!   I/O decoding on, as a PC BIOS does before the OS starts (the guest may move it later).
 //! - **Lifecycle**: install claims the function; power-on resets configuration space and
 //!   transport and borrows a [`BOUNCE_BYTES`] bounce buffer from the VMM (operation 16);
 //!   power-off lowers INTx, stops the poll timer and gives the buffer back (operation 17);
@@ -58,7 +61,9 @@ use crate::interface::{
 };
 use crate::pci::bar::{Bar, BarError, MAX_IO_SIZE};
 use crate::pci::config_space::{ConfigSpace, Header, InterruptPin};
-use crate::pci::regs::{COMMAND_BUS_MASTER, COMMAND_INTERRUPT_DISABLE, INTERRUPT_LINE};
+use crate::pci::regs::{
+    BAR0, COMMAND, COMMAND_BUS_MASTER, COMMAND_INTERRUPT_DISABLE, COMMAND_IO_SPACE, INTERRUPT_LINE,
+};
 use crate::virtio::device::{UsedQueues, VirtioDevice, VirtioError};
 use crate::virtio::queue::{QueueError, Virtqueue};
 use crate::virtio::regs::*;
@@ -97,6 +102,8 @@ pub struct VirtioPci<D> {
     line_high: bool,
     bounce: Option<DeviceMemory>,
     poll_timer: Option<TimerId>,
+    firmware_io_base: Option<u16>,
+    io_bar_size: u64,
     last_error: Option<VirtioError>,
     notifications: u64,
     ignored_writes: u64,
@@ -151,11 +158,26 @@ impl<D: VirtioDevice> VirtioPci<D> {
             line_high: false,
             bounce: None,
             poll_timer: None,
+            firmware_io_base: None,
+            io_bar_size: bar_size,
             last_error: None,
             notifications: 0,
             ignored_writes: 0,
             irq_errors: 0,
         })
+    }
+
+    /// Program BAR0 to `base` and enable I/O decoding at every power-on (the firmware's
+    /// resource assignment). `base` should be aligned to the BAR's size
+    /// ([`VirtioPci::io_bar_size`]); the BAR keeps only the bits its size allows.
+    pub fn with_firmware_io_base(mut self, base: u16) -> Self {
+        self.firmware_io_base = Some(base);
+        self
+    }
+
+    /// The number of ports BAR0 decodes.
+    pub fn io_bar_size(&self) -> u64 {
+        self.io_bar_size
     }
 
     /// The device type.
@@ -406,6 +428,11 @@ impl<D: VirtioDevice> Device for VirtioPci<D> {
     fn power_on(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
         self.config.reset(ctx);
         self.config.write(ctx, INTERRUPT_LINE, &[self.irq.0]);
+        if let Some(base) = self.firmware_io_base {
+            self.config.write(ctx, BAR0, &u32::from(base).to_le_bytes());
+            self.config
+                .write(ctx, COMMAND, &COMMAND_IO_SPACE.to_le_bytes());
+        }
         self.last_error = None;
         self.reset_transport(ctx);
         if self.bounce.is_none() {

@@ -5,13 +5,14 @@
 //! ```text
 //! header   = "HVMC" (MAGIC), FORMAT_VERSION as u16
 //! machine  = vms: seq<vm>                                   (cap MAX_VMS)
-//! vm       = name: str (MAX_NAME_LEN), ram_mib: u32, vcpus: u32, guest,
+//! vm       = name: str (MAX_NAME_LEN), ram_mib: u32, vcpus: u32, apic: bool, acpi: bool, guest,
 //!            devices: seq<device> (MAX_DEVICES), cpuid_overrides: seq<cpuid> (MAX_CPUID_OVERRIDES)
 //! guest    = 0 file: str | 1 file: str, load_address: u32
 //!          | 2 kernel: str, initrd: option<str>, cmdline: str (MAX_CMDLINE_LEN)
 //! device   = name: str (MAX_NAME_LEN), kind, method
 //! kind     = 0 base: u16, irq: u8 (UART) | 1 port: u16 (debug exit) | 2 base: u64 (test device)
 //!          | 3 base: u16, len: u16 (ports) | 4 base: u64, len: u64 (memory)
+//!          | 5 slot: u8, disk: str (virtio-blk) | 6 slot: u8 (virtio-console)
 //! method   = 0 (emulated) | 1 host (host-backed) | 2 host (passthrough)
 //!          | 3 host, policy: seq<rule> (mediated, MAX_POLICY_RULES)
 //! host     = 0 (COM1) | 1 (COM2) | 2 base: u16, len: u16 | 3 base: u64, len: u64
@@ -20,7 +21,7 @@
 //! cpuid    = leaf: u32, subleaf: option<u32>, eax: u32, ebx: u32, ecx: u32, edx: u32
 //! ```
 //!
-//! Integers are fixed-width little-endian. `str` and `seq<T>` are a `u16` little-endian length
+//! Integers are fixed-width little-endian; `bool` is a byte 0 or 1. `str` and `seq<T>` are a `u16` little-endian length
 //! (bytes, or entries) followed by that many UTF-8 bytes or entries; file names are capped by
 //! `MAX_FILE_NAME_LEN`. A tag is one byte before a variant's fields; `option<T>` is a byte 0
 //! (absent) or 1 (then the value). The decoder checks each length against its cap
@@ -40,8 +41,9 @@ use super::wire::{Reader, Writer};
 
 /// The first four bytes of an encoded configuration.
 pub const MAGIC: [u8; 4] = *b"HVMC";
-/// The format this code writes and reads; bumped on any layout change (1 was postcard's).
-pub const FORMAT_VERSION: u16 = 2;
+/// The format this code writes and reads; bumped on any layout change (1 was postcard's; 3
+/// added the APIC/ACPI switches and the virtio devices).
+pub const FORMAT_VERSION: u16 = 3;
 /// Bytes before the machine: magic, then version.
 pub const HEADER_LEN: usize = MAGIC.len() + core::mem::size_of::<u16>();
 /// Longest encoded configuration accepted (the caps of [`check_limits`] keep real ones far

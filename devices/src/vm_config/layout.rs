@@ -34,6 +34,15 @@ pub const KIND_TEST_DEVICE: u8 = 2;
 pub const KIND_PORT_RANGE: u8 = 3;
 /// [`DeviceKind::MemoryRange`].
 pub const KIND_MEMORY_RANGE: u8 = 4;
+/// [`DeviceKind::VirtioBlk`].
+pub const KIND_VIRTIO_BLK: u8 = 5;
+/// [`DeviceKind::VirtioConsole`].
+pub const KIND_VIRTIO_CONSOLE: u8 = 6;
+
+/// `false`.
+pub const FALSE: u8 = 0;
+/// `true`.
+pub const TRUE: u8 = 1;
 
 /// [`Method::Emulated`].
 pub const METHOD_EMULATED: u8 = 0;
@@ -81,6 +90,8 @@ fn write_vm(out: &mut Writer, vm: &VmDesc) -> Result<(), EncodeError> {
     out.str(&vm.name)?;
     out.u32(vm.ram_mib);
     out.u32(vm.vcpus);
+    out.u8(if vm.apic { TRUE } else { FALSE });
+    out.u8(if vm.acpi { TRUE } else { FALSE });
     write_guest(out, &vm.guest)?;
     out.len(vm.devices.len())?;
     vm.devices
@@ -126,36 +137,46 @@ fn write_guest(out: &mut Writer, guest: &Guest) -> Result<(), EncodeError> {
 
 fn write_device(out: &mut Writer, device: &DeviceDesc) -> Result<(), EncodeError> {
     out.str(&device.name)?;
-    write_kind(out, &device.kind);
+    write_kind(out, &device.kind)?;
     write_method(out, &device.method)
 }
 
-fn write_kind(out: &mut Writer, kind: &DeviceKind) {
-    match *kind {
+fn write_kind(out: &mut Writer, kind: &DeviceKind) -> Result<(), EncodeError> {
+    match kind {
         DeviceKind::Uart16550 { base, irq } => {
             out.u8(KIND_UART16550);
-            out.u16(base);
-            out.u8(irq);
+            out.u16(*base);
+            out.u8(*irq);
         }
         DeviceKind::DebugExit { port } => {
             out.u8(KIND_DEBUG_EXIT);
-            out.u16(port);
+            out.u16(*port);
         }
         DeviceKind::TestDevice { base } => {
             out.u8(KIND_TEST_DEVICE);
-            out.u64(base);
+            out.u64(*base);
         }
         DeviceKind::PortRange { base, len } => {
             out.u8(KIND_PORT_RANGE);
-            out.u16(base);
-            out.u16(len);
+            out.u16(*base);
+            out.u16(*len);
         }
         DeviceKind::MemoryRange { base, len } => {
             out.u8(KIND_MEMORY_RANGE);
-            out.u64(base);
-            out.u64(len);
+            out.u64(*base);
+            out.u64(*len);
+        }
+        DeviceKind::VirtioBlk { slot, disk } => {
+            out.u8(KIND_VIRTIO_BLK);
+            out.u8(*slot);
+            out.str(disk)?;
+        }
+        DeviceKind::VirtioConsole { slot } => {
+            out.u8(KIND_VIRTIO_CONSOLE);
+            out.u8(*slot);
         }
     }
+    Ok(())
 }
 
 fn write_method(out: &mut Writer, method: &Method) -> Result<(), EncodeError> {
@@ -246,6 +267,8 @@ fn read_vm(input: &mut Reader<'_>, at: Place) -> Result<VmDesc, DecodeError> {
         name: input.string(Limit::VmName, at)?,
         ram_mib: input.u32()?,
         vcpus: input.u32()?,
+        apic: read_bool(input)?,
+        acpi: read_bool(input)?,
         guest: read_guest(input, at)?,
         devices: input.seq(Limit::Devices, at, |input, index| {
             read_device(input, at.device(index))
@@ -279,12 +302,20 @@ fn read_guest(input: &mut Reader<'_>, at: Place) -> Result<Guest, DecodeError> {
 fn read_device(input: &mut Reader<'_>, at: Place) -> Result<DeviceDesc, DecodeError> {
     Ok(DeviceDesc {
         name: input.string(Limit::DeviceName, at)?,
-        kind: read_kind(input)?,
+        kind: read_kind(input, at)?,
         method: read_method(input, at)?,
     })
 }
 
-fn read_kind(input: &mut Reader<'_>) -> Result<DeviceKind, DecodeError> {
+fn read_bool(input: &mut Reader<'_>) -> Result<bool, DecodeError> {
+    match input.u8()? {
+        FALSE => Ok(false),
+        TRUE => Ok(true),
+        _ => Err(DecodeError::Malformed),
+    }
+}
+
+fn read_kind(input: &mut Reader<'_>, at: Place) -> Result<DeviceKind, DecodeError> {
     Ok(match input.u8()? {
         KIND_UART16550 => DeviceKind::Uart16550 {
             base: input.u16()?,
@@ -300,6 +331,11 @@ fn read_kind(input: &mut Reader<'_>) -> Result<DeviceKind, DecodeError> {
             base: input.u64()?,
             len: input.u64()?,
         },
+        KIND_VIRTIO_BLK => DeviceKind::VirtioBlk {
+            slot: input.u8()?,
+            disk: input.string(Limit::FileName, at)?,
+        },
+        KIND_VIRTIO_CONSOLE => DeviceKind::VirtioConsole { slot: input.u8()? },
         _ => return Err(DecodeError::Malformed),
     })
 }

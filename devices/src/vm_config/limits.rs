@@ -155,6 +155,9 @@ fn check_vm(index: usize, vm: &VmDesc) -> Result<(), LimitError> {
     }
     for (device_index, device) in vm.devices.iter().enumerate() {
         within(Limit::DeviceName, device.name.len(), at, Some(device_index))?;
+        if let Some(file) = device.kind.file() {
+            within(Limit::FileName, file.len(), at, Some(device_index))?;
+        }
         if let Method::Mediated { policy, .. } = &device.method {
             within(Limit::PolicyRules, policy.len(), at, Some(device_index))?;
         }

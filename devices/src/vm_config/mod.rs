@@ -59,6 +59,8 @@ pub const MIN_RAM_MIB: u32 = 2;
 pub const MAX_RAM_MIB: u32 = 2048;
 /// Guest RAM is a whole number of these (EPT maps it with 2 MiB pages).
 pub const RAM_GRANULE_MIB: u32 = 2;
+/// Lowest PCI device number a configured device may take (00:00.0 is the host bridge).
+pub const MIN_PCI_SLOT: u8 = 1;
 /// The only vCPU count supported for now.
 pub const SUPPORTED_VCPUS: u32 = 1;
 /// Lowest load address of a real-mode guest (below: the IVT and BIOS data area).

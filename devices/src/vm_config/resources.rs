@@ -10,7 +10,7 @@
 //! and HPET pages.
 
 use super::schema::{DeviceKind, HostDevice};
-use crate::interface::{Gpa, MmioRange, PortRange, RangeError, Region};
+use crate::interface::{Bdf, Gpa, MmioRange, PortRange, RangeError, Region};
 use crate::uart16550::UartConfig;
 use crate::uart16550::registers::PORT_COUNT as UART_PORT_COUNT;
 use crate::{debug_exit, test_device};
@@ -97,7 +97,19 @@ pub const PC_PLATFORM: &[NamedRegion] = &[
         name: "I/O APIC",
         region: page(IO_APIC_BASE),
     },
+    NamedRegion {
+        name: "PCI host bridge",
+        region: pci_slot(0),
+    },
 ];
+
+/// PCI function 00:`slot`.0 as a region (evaluated at compile time only).
+const fn pci_slot(slot: u8) -> Region {
+    match Bdf::new(0, slot, 0) {
+        Ok(bdf) => Region::Pci(bdf),
+        Err(_) => panic!("bad PCI table entry"),
+    }
+}
 
 /// Highest ISA interrupt line (the 8259A pair has 16).
 pub const MAX_ISA_IRQ: u8 = 15;
@@ -174,7 +186,7 @@ impl DeviceKind {
     /// The guest resource the device occupies; an error if it runs past the end of the port or
     /// address space (or is empty).
     pub fn region(&self) -> Result<Region, RangeError> {
-        Ok(match *self {
+        Ok(match self.clone() {
             DeviceKind::Uart16550 { base, .. } => {
                 Region::Pio(PortRange::new(base, UART_PORT_COUNT)?)
             }
@@ -184,6 +196,9 @@ impl DeviceKind {
             }
             DeviceKind::PortRange { base, len } => Region::Pio(PortRange::new(base, len)?),
             DeviceKind::MemoryRange { base, len } => Region::Mmio(MmioRange::new(base, len)?),
+            DeviceKind::VirtioBlk { slot, .. } | DeviceKind::VirtioConsole { slot } => {
+                Region::Pci(Bdf::new(0, slot, 0)?)
+            }
         })
     }
 }

@@ -26,6 +26,11 @@ pub struct VmDesc {
     pub ram_mib: u32,
     /// Virtual CPUs; only [`SUPPORTED_VCPUS`](super::SUPPORTED_VCPUS) for now.
     pub vcpus: u32,
+    /// A local APIC (xAPIC page and x2APIC MSRs, timer) and an I/O APIC besides the 8259A pair.
+    pub apic: bool,
+    /// ACPI tables (RSDP, XSDT, FADT with the PM1 blocks and PM timer, DSDT, MADT) in the
+    /// BIOS area; needs `apic` (the MADT describes the APICs).
+    pub acpi: bool,
     /// What runs in it.
     pub guest: Guest,
     /// Its devices besides the always-present PC devices
@@ -52,7 +57,7 @@ pub enum Guest {
         /// [`REAL_MODE_LOWEST`](super::REAL_MODE_LOWEST)..[`REAL_MODE_END`](super::REAL_MODE_END).
         load_address: u32,
     },
-    /// A Linux kernel booted through its x86 boot protocol (not run yet: the schema carries it).
+    /// A Linux kernel booted through its x86 boot protocol (`Documentation/arch/x86/boot.rst`).
     Linux {
         /// The ramdisk member holding the bzImage.
         kernel: String,
@@ -86,7 +91,7 @@ pub struct DeviceDesc {
 }
 
 /// What the guest sees, at which guest resources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceKind {
     /// A 16550A UART on eight ports from `base`, driving ISA line `irq`.
     Uart16550 {
@@ -121,6 +126,39 @@ pub enum DeviceKind {
         /// Number of bytes (a non-zero multiple of 4 KiB).
         len: u64,
     },
+    /// A virtio block device (legacy virtio-pci transport) at PCI 00:`slot`.0, its disk the
+    /// ramdisk member `disk` (a whole number of 512-byte sectors). Its INTx pin A drives the
+    /// ISA line the PCI swizzle gives the slot ([`crate::pci::intx_line`]).
+    VirtioBlk {
+        /// PCI device number on bus 0 ([`MIN_PCI_SLOT`](super::MIN_PCI_SLOT)..=31).
+        slot: u8,
+        /// The ramdisk member holding the disk image.
+        disk: String,
+    },
+    /// A virtio console (legacy virtio-pci transport, one port: `hvc0` in Linux) at PCI
+    /// 00:`slot`.0; its output appears on the hypervisor console tagged with the VM's name.
+    VirtioConsole {
+        /// PCI device number on bus 0 ([`MIN_PCI_SLOT`](super::MIN_PCI_SLOT)..=31).
+        slot: u8,
+    },
+}
+
+impl DeviceKind {
+    /// The ramdisk member the device needs besides the guest image, if any.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            DeviceKind::VirtioBlk { disk, .. } => Some(disk),
+            _ => None,
+        }
+    }
+
+    /// Whether the device is a PCI function (its guest resource is a PCI address).
+    pub const fn is_pci(&self) -> bool {
+        matches!(
+            self,
+            DeviceKind::VirtioBlk { .. } | DeviceKind::VirtioConsole { .. }
+        )
+    }
 }
 
 /// How a device is built (the seed paper's four ways).

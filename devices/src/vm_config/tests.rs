@@ -14,6 +14,8 @@ pub(super) fn hello_vm(name: &str) -> VmDesc {
         name: name.to_string(),
         ram_mib: 32,
         vcpus: 1,
+        apic: false,
+        acpi: false,
         guest: Guest::Elf {
             file: "hello.elf".to_string(),
         },
@@ -116,7 +118,22 @@ pub(super) fn every_variant() -> Machine {
         initrd: Some("initrd.img".to_string()),
         cmdline: "console=ttyS0 quiet".to_string(),
     };
+    passthrough.apic = true;
+    passthrough.acpi = true;
     passthrough.devices.extend([
+        DeviceDesc {
+            name: "disk".to_string(),
+            kind: DeviceKind::VirtioBlk {
+                slot: 3,
+                disk: "disk.img".to_string(),
+            },
+            method: Method::Emulated,
+        },
+        DeviceDesc {
+            name: "hvc".to_string(),
+            kind: DeviceKind::VirtioConsole { slot: 4 },
+            method: Method::Emulated,
+        },
         DeviceDesc {
             name: "lpt1".to_string(),
             kind: DeviceKind::PortRange {
@@ -178,7 +195,7 @@ fn every_variant_round_trips_unchanged() {
 #[test]
 fn empty_machine_round_trips_in_eight_bytes() {
     let bytes = encoded(&Machine::default());
-    assert_eq!(bytes, b"HVMC\x02\x00\x00\x00");
+    assert_eq!(bytes, b"HVMC\x03\x00\x00\x00");
     assert_eq!(decode(&bytes), Ok(Machine::default()));
 }
 
@@ -188,11 +205,12 @@ fn encoding_starts_with_magic_and_version_and_is_compact() {
         vms: vec![hello_vm("hello")],
     });
     assert_eq!(&bytes[..4], b"HVMC");
-    assert_eq!(&bytes[4..HEADER_LEN], &[2, 0]);
-    // Header 6; VM count 2; "hello" 2+5; ram_mib 4; vcpus 4; guest tag 1 + "hello.elf" 2+9;
+    assert_eq!(&bytes[4..HEADER_LEN], &[3, 0]);
+    // Header 6; VM count 2; "hello" 2+5; ram_mib 4; vcpus 4; apic 1, acpi 1;
+    // guest tag 1 + "hello.elf" 2+9;
     // device count 2; UART: "com1" 2+4 + kind tag 1 + base 2 + irq 1 + method and host tags 2;
     // debug exit: "exit" 2+4 + kind tag 1 + port 2 + method tag 1; override count 2.
-    assert_eq!(bytes.len(), 61);
+    assert_eq!(bytes.len(), 63);
 }
 
 #[test]
@@ -215,7 +233,7 @@ fn other_format_version_is_refused_with_the_version_found() {
     );
     assert_eq!(
         DecodeError::UnsupportedVersion { found: 1 }.to_string(),
-        "configuration format version 1, this hypervisor reads 2"
+        "configuration format version 1, this hypervisor reads 3"
     );
 }
 
@@ -502,6 +520,8 @@ fn methods_name_their_host_device_and_exclusivity() {
         methods,
         [
             (Some(HostDevice::Com1), false),
+            (None, false),
+            (None, false),
             (None, false),
             (
                 Some(HostDevice::Ports {

@@ -17,6 +17,8 @@ fn small_machine() -> Machine {
             name: "v".to_string(),
             ram_mib: 32,
             vcpus: 1,
+            apic: true,
+            acpi: false,
             guest: Guest::Linux {
                 kernel: "k".to_string(),
                 initrd: None,
@@ -60,11 +62,13 @@ fn small_machine() -> Machine {
 
 /// `small_machine()` byte for byte, as the format documentation lays it out.
 const SMALL_MACHINE_BYTES: &[u8] = &[
-    b'H', b'V', b'M', b'C', 2, 0, // magic, version 2
+    b'H', b'V', b'M', b'C', 3, 0, // magic, version 3
     1, 0, // one VM
     1, 0, b'v', // name
     32, 0, 0, 0, // ram_mib
     1, 0, 0, 0, // vcpus
+    1, // apic
+    0, // no acpi
     2, // guest: Linux
     1, 0, b'k', // kernel
     0,    // no initrd
@@ -85,17 +89,19 @@ const SMALL_MACHINE_BYTES: &[u8] = &[
 ];
 
 // Offsets of tag, presence and length bytes in `SMALL_MACHINE_BYTES`.
-const GUEST_TAG_AT: usize = 19;
-const INITRD_PRESENCE_AT: usize = 23;
-const CMDLINE_LEN_AT: usize = 24;
-const DEVICE_NAME_LEN_AT: usize = 29;
-const KIND_TAG_AT: usize = 32;
-const METHOD_TAG_AT: usize = 37;
-const HOST_TAG_AT: usize = 38;
-const POLICY_LEN_AT: usize = 43;
-const ACCESS_AT: usize = 49;
-const ACTION_AT: usize = 50;
-const SUBLEAF_PRESENCE_AT: usize = 65;
+const APIC_AT: usize = 19;
+const ACPI_AT: usize = 20;
+const GUEST_TAG_AT: usize = 21;
+const INITRD_PRESENCE_AT: usize = 25;
+const CMDLINE_LEN_AT: usize = 26;
+const DEVICE_NAME_LEN_AT: usize = 31;
+const KIND_TAG_AT: usize = 34;
+const METHOD_TAG_AT: usize = 39;
+const HOST_TAG_AT: usize = 40;
+const POLICY_LEN_AT: usize = 45;
+const ACCESS_AT: usize = 51;
+const ACTION_AT: usize = 52;
+const SUBLEAF_PRESENCE_AT: usize = 67;
 
 #[test]
 fn small_machine_encodes_to_the_documented_bytes() {
@@ -115,9 +121,11 @@ fn machine_with_every_variant_and_both_option_states_round_trips() {
 #[test]
 fn unknown_enum_tags_and_presence_bytes_are_malformed() {
     let first_unknown = [
+        (APIC_AT, 2),
+        (ACPI_AT, 2),
         (GUEST_TAG_AT, 3),
         (INITRD_PRESENCE_AT, 2),
-        (KIND_TAG_AT, 5),
+        (KIND_TAG_AT, 7),
         (METHOD_TAG_AT, 4),
         (HOST_TAG_AT, 4),
         (ACCESS_AT, 3),

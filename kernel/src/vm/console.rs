@@ -1,4 +1,4 @@
-//! A VM's console: the back end of its emulated COM1. Bytes the guest transmits are collected
+//! A VM's console: the back end of its emulated COM1 (and of its virtio consoles). Bytes the guest transmits are collected
 //! into lines and printed on the hypervisor console tagged with the VM's name, `[name] text`.
 
 use alloc::string::String;
@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use devices::interface::DeviceContext;
 use devices::uart16550::UartBackend;
+use devices::virtio::ConsoleSink;
 
 /// The longest line kept; longer lines are printed in pieces.
 pub const MAX_LINE: usize = 256;
@@ -67,5 +68,11 @@ impl UartBackend for VmConsole {
 
     fn poll_receive(&mut self, _ctx: &mut dyn DeviceContext) -> Option<u8> {
         None
+    }
+}
+
+impl ConsoleSink for VmConsole {
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|byte| self.push(*byte));
     }
 }

@@ -214,9 +214,12 @@ fn create_described(
         ram_bytes: u64::from(desc.ram_mib) << 20,
         image,
         vpid: (index + 1) as u16,
-        apic: false,
-        acpi: false,
-        devices: DeviceSet::Configured(&desc.devices),
+        apic: desc.apic,
+        acpi: desc.acpi,
+        devices: DeviceSet::Configured {
+            devices: &desc.devices,
+            files,
+        },
         cpuid_overrides,
     };
     let vm = Vm::create(&spec, arguments).map_err(|error| format!("{error}"))?;

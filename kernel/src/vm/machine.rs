@@ -12,6 +12,7 @@
 //! | debug exit | 0xF4–0xF7 |
 //! | MMIO test device | 0xFEB0_0000–0xFEB0_0FFF |
 //! | local APIC, I/O APIC (when configured) | 0xFEE0_0000 page + x2APIC MSRs; 0xFEC0_0000 |
+//! | virtio-blk / virtio-console (when configured) | PCI 00:slot.0, BAR0 I/O at 0xC000 + slot × 0x100, INTx A by the swizzle |
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -21,17 +22,21 @@ use alloc::vec::Vec;
 use devices::bus::{Bus, BusError};
 use devices::debug_exit::DebugExit;
 use devices::i8042::I8042;
+use devices::interface::Bdf;
 use devices::interface::{Device, DeviceError, IrqLine, PortRange, Region};
 use devices::ioapic::{self, IoApic};
 use devices::lapic::{LapicConfig, LocalApic, TscReference};
 use devices::mediated::MediatedPorts;
+use devices::pci::config_space::InterruptPin;
 use devices::pci::host_bridge::HostBridge;
+use devices::pci::{DEFAULT_PIRQ_LINES, intx_line};
 use devices::pic8259::PicPair;
 use devices::pit8254::Pit8254;
 use devices::rtc_cmos::RtcCmos;
 use devices::shared::Shared;
 use devices::test_device::{self, TestDevice};
 use devices::uart16550::{Uart16550, UartConfig};
+use devices::virtio::{MemoryDisk, TrackedDisk, VirtioBlk, VirtioConsole, VirtioPci};
 use devices::vm_config::{DeviceDesc, DeviceKind, HostDevice, Method, build_policy};
 
 use super::console::VmConsole;
@@ -39,14 +44,29 @@ use super::host_devices::{self, HostPortWindow};
 use super::interrupts::{Apics, Controllers};
 use super::platform::Platform;
 use crate::arch::x86_64::{cmos_clock, tsc};
+use crate::bootfs::BootFiles;
+
+/// A virtio-blk function whose disk the VMM dumps when the VM ends.
+pub type VirtioDisk = Shared<VirtioPci<VirtioBlk<TrackedDisk>>>;
+
+/// Where the VMM, playing the firmware, puts a PCI slot's I/O BAR: `IO_BAR_BASE + slot ×
+/// IO_BAR_STRIDE` (above the ISA range, as PC firmware does; a virtio legacy BAR is at most
+/// 256 ports, so the stride keeps every BAR aligned to its size).
+pub const IO_BAR_BASE: u16 = 0xC000;
+/// Ports between two slots' I/O BARs.
+pub const IO_BAR_STRIDE: u16 = 0x100;
 
 /// Which devices beyond the fixed PC set a VM gets.
 #[derive(Debug, Clone, Copy)]
 pub enum DeviceSet<'a> {
     /// The default: COM1 emulated (to the VM console), debug exit, MMIO test device.
     Default,
-    /// What a configuration file lists, each built by its method.
-    Configured(&'a [DeviceDesc]),
+    /// What a configuration file lists, each built by its method; disk images come from
+    /// `files`.
+    Configured {
+        devices: &'a [DeviceDesc],
+        files: &'a BootFiles,
+    },
 }
 
 /// What the VMM itself must do for the devices: ports and memory handed straight to the VM
@@ -56,6 +76,8 @@ pub struct Installed {
     pub passthrough_ports: Vec<(String, PortRange)>,
     pub passthrough_memory: Vec<(String, u64, u64, u64)>,
     pub mediated: Vec<(String, Shared<MediatedPorts<HostPortWindow>>)>,
+    /// Virtio disks, by device name, whose written sectors are dumped when the VM ends.
+    pub disks: Vec<(String, VirtioDisk)>,
 }
 
 /// Register, install and power on every device of the PC, plus `set`.
@@ -91,9 +113,9 @@ pub fn install_pc_devices(
             add(bus, platform, Box::new(DebugExit::default()))?;
             add(bus, platform, Box::new(test_device))?;
         }
-        DeviceSet::Configured(devices) => {
+        DeviceSet::Configured { devices, files } => {
             for device in devices {
-                install_configured(bus, platform, name, device, &mut installed)?;
+                install_configured(bus, platform, name, device, files, &mut installed)?;
             }
         }
     }
@@ -118,6 +140,7 @@ fn install_configured(
     platform: &mut Platform,
     vm: &str,
     device: &DeviceDesc,
+    files: &BootFiles,
     installed: &mut Installed,
 ) -> Result<(), BusError> {
     let refuse = |why: &str| config_error(&device.name, why);
@@ -164,6 +187,24 @@ fn install_configured(
             }
             _ => Err(refuse("unexpected resource kind")),
         },
+        (DeviceKind::VirtioBlk { slot, disk }, Method::Emulated) => {
+            let image = files
+                .file(disk)
+                .ok_or_else(|| refuse(&format!("no disk image `{disk}` in the boot ramdisk")))?;
+            let disk = MemoryDisk::new(image.to_vec())
+                .map_err(|error| refuse(&format!("disk image `{disk}`: {error:?}")))?;
+            let model = VirtioBlk::new(TrackedDisk::new(disk));
+            let function = Shared::new(virtio_function(*slot, model).map_err(|e| refuse(&e))?);
+            add(bus, platform, Box::new(function.clone()))?;
+            installed.disks.push((device.name.clone(), function));
+            Ok(())
+        }
+        (DeviceKind::VirtioConsole { slot }, Method::Emulated) => {
+            let sink = VmConsole::new(&format!("{vm}:{}", device.name));
+            let function =
+                virtio_function(*slot, VirtioConsole::new(sink)).map_err(|e| refuse(&e))?;
+            add(bus, platform, Box::new(function))
+        }
         (_, Method::Passthrough { host }) => {
             match (
                 region,
@@ -209,6 +250,24 @@ fn install_configured(
         }
         _ => Err(refuse("this kind of device cannot be built that way")),
     }
+}
+
+/// `model` as the PCI function 00:`slot`.0 with its I/O BAR placed by the firmware rule and
+/// INTx pin A on the swizzled ISA line.
+fn virtio_function<D: devices::virtio::VirtioDevice>(
+    slot: u8,
+    model: D,
+) -> Result<VirtioPci<D>, String> {
+    let bdf = Bdf::new(0, slot, 0).map_err(|error| format!("PCI slot {slot}: {error:?}"))?;
+    let line = intx_line(bdf, InterruptPin::IntA, DEFAULT_PIRQ_LINES)
+        .ok_or_else(|| String::from("no INTx line"))?;
+    let io_base = IO_BAR_STRIDE
+        .checked_mul(u16::from(slot))
+        .and_then(|offset| offset.checked_add(IO_BAR_BASE))
+        .ok_or_else(|| format!("PCI slot {slot} has no I/O BAR address"))?;
+    VirtioPci::new(bdf, line, model)
+        .map(|function| function.with_firmware_io_base(io_base))
+        .map_err(|error| format!("{error:?}"))
 }
 
 /// The local APIC (xAPIC page 0xFEE0_0000 / x2APIC MSRs, timer at the host TSC's rate) and the

@@ -152,6 +152,8 @@ pub struct Vm {
     pub nmi_pending: bool,
     /// Port ranges passed straight through, with the exits they still caused (should be 0).
     pub passthrough_ports: Vec<PassthroughPorts>,
+    /// Virtio disks whose written sectors are dumped when the VM ends.
+    pub disks: Vec<(String, machine::VirtioDisk)>,
     /// Mediated devices whose decision logs the VMM prints.
     pub mediated: Vec<(
         String,
@@ -254,6 +256,7 @@ impl Vm {
             nmi_pending: false,
             passthrough_ports,
             mediated: installed.mediated,
+            disks: installed.disks,
         })
     }
 

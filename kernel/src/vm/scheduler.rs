@@ -74,6 +74,12 @@ pub fn report_end(vm: &Vm, end: &VmEnd) {
         }
     }
     vm.stats.print(&vm.name);
+    for (device, disk) in &vm.disks {
+        let function = disk.lock();
+        for line in devices::virtio::dump_lines(&vm.name, device, function.device().backend()) {
+            crate::println!("{line}");
+        }
+    }
     for passthrough in &vm.passthrough_ports {
         crate::println!(
             "VM {}: {}: {} exits on passed-through ports {:#x}-{:#x}",
