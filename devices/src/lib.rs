@@ -8,7 +8,9 @@
 //!   ECAM. The kernel implements [`bus::VmServices`]; the bus turns it into a per-device
 //!   context.
 //! - [`pci`]: the type-0 configuration-space helper (BARs, command enables) and the i440FX
-//!   host bridge. [`debug_exit`]: the exit port (QEMU's port, the guest's value as status). The PC models follow.
+//!   host bridge. [`debug_exit`]: the exit port (QEMU's port, the guest's value as status).
+//!   [`acpi_pm`]: the ACPI PM1a event/control blocks and PM timer (SCI, `\_S5` power-off). The
+//!   PC models follow.
 //! - [`testing`]: [`testing::FakeContext`], a fake VMM for unit tests and fuzzing.
 //!
 //! # The 21 operations
@@ -52,6 +54,7 @@
 
 extern crate alloc;
 
+pub mod acpi_pm;
 pub mod bus;
 pub mod debug_exit;
 pub mod host_serial;

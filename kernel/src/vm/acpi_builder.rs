@@ -1,8 +1,8 @@
 //! ACPI tables the hypervisor generates for a VM (`vm_acpi=on`), following the ACPI
 //! Specification 6.0: an RSDP (revision 2, both checksums, §5.2.5), an XSDT (§5.2.8) listing a
-//! FADT and a MADT, the FADT (revision 6 layout, §5.2.9) pointing at a DSDT without an AML body
-//! (§5.2.11.1), and the MADT (§5.2.12) describing the VM's one local APIC, its I/O APIC and the
-//! PC's ISA interrupt source overrides.
+//! FADT and a MADT, the FADT (revision 6 layout, §5.2.9) pointing at a DSDT (§5.2.11.1) whose
+//! AML names `\_S5`, and the MADT (§5.2.12) describing the VM's one local APIC, its I/O APIC and
+//! the PC's ISA interrupt source overrides.
 //!
 //! The tables describe the machine `machine::install_apics` builds: local APIC id 0 at
 //! 0xFEE0_0000, I/O APIC id 1 at 0xFEC0_0000 with GSI base 0, ISA IRQ 0 (the PIT) wired to pin 2
@@ -11,16 +11,15 @@
 //! register is the PIIX3 Reset Control port 0xCF9 (value 6: full reset), which the VM's PCI
 //! model turns into a VM reset.
 //!
-//! The FADT has no PM1/PM2/PM-timer/GPE blocks (the VM has no ACPI PM hardware) and SMI_CMD = 0
-//! (the system is already in ACPI mode). What Linux 6.1's ACPICA (20220331) makes of that,
-//! observed under Bochs: `acpi_tb_convert_fadt` logs "ACPI BIOS Error (bug): Required FADT field
-//! Pm1aEventBlock (and Pm1aControlBlock) has zero address and/or length" and goes on; the MADT,
-//! read early by `acpi_boot_init`, is used (the I/O APIC routes the ISA IRQs, the LAPIC timer
-//! ticks); then `acpi_enable_subsystem` fails with "AE_BAD_ADDRESS, Unable to initialize fixed
-//! events" ("ACPI: Unable to start the ACPI Interpreter") and the kernel disables ACPI for the rest
-//! of the boot, so the DSDT's namespace is never used and `acpi_reboot` (which returns early
-//! while ACPI is disabled) skips RESET_REG: the reboot comes through the 8042 instead. A VM that should keep the interpreter needs emulated PM1a event/control
-//! blocks (and, for `acpi_pm`, a PM timer) that these tables would then name.
+//! The fixed power-management hardware is `devices::acpi_pm`'s: the FADT names its PM1a event
+//! block, PM1a control block and 24-bit PM timer (32-bit fields and the X_ Generic Address
+//! Structures, at the ports and lengths the model exports; no PM1b, PM2 or GPE blocks), and
+//! SMI_CMD = 0, so the system is always in ACPI mode (the model's SCI_EN reads 1). With those
+//! blocks Linux's ACPICA keeps its interpreter (without them it logged "Required FADT field
+//! Pm1aEventBlock has zero address or length" and disabled ACPI), and `\_S5` gives the SLP_TYP
+//! the model turns into a clean power-off, so `poweroff -f` ends the VM with status 0. With the
+//! interpreter on, Linux's `acpi_reboot` also uses RESET_REG (0xCF9 ← 6) before the 8042. A VM
+//! built with these tables needs the `acpi_pm` device on its bus.
 //!
 //! [`build`] is pure (host-tested) and lays the tables out for a given guest-physical base;
 //! [`install`] writes them into a VM's RAM and, for a Linux guest, points the zero page's
@@ -91,12 +90,24 @@ const FADT_LENGTH: usize = 276;
 const FADT_DSDT: usize = 40;
 const FADT_PREFERRED_PM_PROFILE: usize = 45;
 const FADT_SCI_INT: usize = 46;
+const FADT_SMI_CMD: usize = 48;
+const FADT_PM1A_EVT_BLK: usize = 56;
+const FADT_PM1A_CNT_BLK: usize = 64;
+const FADT_PM_TMR_BLK: usize = 76;
+const FADT_PM1_EVT_LEN: usize = 88;
+const FADT_PM1_CNT_LEN: usize = 89;
+const FADT_PM_TMR_LEN: usize = 91;
+const FADT_P_LVL2_LAT: usize = 96;
+const FADT_P_LVL3_LAT: usize = 98;
 const FADT_IAPC_BOOT_ARCH: usize = 109;
 const FADT_FLAGS: usize = 112;
 const FADT_RESET_REG: usize = 116;
 const FADT_RESET_VALUE: usize = 128;
 const FADT_MINOR_VERSION: usize = 131;
 const FADT_X_DSDT: usize = 140;
+const FADT_X_PM1A_EVT_BLK: usize = 148;
+const FADT_X_PM1A_CNT_BLK: usize = 172;
+const FADT_X_PM_TMR_BLK: usize = 208;
 const FADT_HYPERVISOR_VENDOR: usize = 268;
 /// Preferred_PM_Profile 0: unspecified.
 const PM_PROFILE_UNSPECIFIED: u8 = 0;
@@ -112,8 +123,20 @@ const FLAG_PWR_BUTTON: u32 = 1 << 4;
 const FLAG_SLP_BUTTON: u32 = 1 << 5;
 /// FADT flag 10: RESET_REG is supported.
 pub const FLAG_RESET_REG_SUP: u32 = 1 << 10;
-/// The SCI's ISA IRQ (as on PIIX4 chipsets).
-pub const SCI_IRQ: u8 = 9;
+/// SMI_CMD 0: no SMI command port; the system is always in ACPI mode (§5.2.9, §4.8.2.1.1).
+const NO_SMI_COMMAND_PORT: u32 = 0;
+/// P_LVL2_LAT above 100 µs: C2 is not supported.
+const C2_NOT_SUPPORTED: u16 = 101;
+/// P_LVL3_LAT above 1000 µs: C3 is not supported.
+const C3_NOT_SUPPORTED: u16 = 1001;
+/// The SCI's ISA IRQ (as on PIIX4 chipsets): the PM device's line.
+pub const SCI_IRQ: u8 = devices::acpi_pm::SCI_LINE.0;
+/// The PM1a event block (PM1_STS, PM1_EN) of the `acpi_pm` device.
+const PM1A_EVT_PORT: u16 = devices::acpi_pm::PM1A_EVT_PORT;
+/// The PM1a control block (PM1_CNT).
+const PM1A_CNT_PORT: u16 = devices::acpi_pm::PM1A_CNT_PORT;
+/// The PM timer block.
+const PM_TMR_PORT: u16 = devices::acpi_pm::PM_TMR_PORT;
 /// The reset register: the PIIX3 Reset Control port.
 pub const RESET_PORT: u16 = devices::bus::RESET_CONTROL_PORT;
 /// Reset Control value 6: system reset (bit 1) + reset CPU (bit 2), a full reset.
@@ -126,11 +149,43 @@ const HYPERVISOR_VENDOR: u64 = u64::from_le_bytes(*b"UHV\0\0\0\0\0");
 // Generic Address Structure (§5.2.3.2).
 const GAS_SYSTEM_IO: u8 = 1;
 const GAS_BYTE_ACCESS: u8 = 1;
+const GAS_WORD_ACCESS: u8 = 2;
+const GAS_DWORD_ACCESS: u8 = 3;
 const BITS_PER_BYTE: u8 = 8;
 
 const DSDT_SIGNATURE: &[u8; 4] = b"DSDT";
 /// DSDT revision 2: AML integers are 64 bits.
 const DSDT_REVISION: u8 = 2;
+
+// The DSDT's AML (ACPI 6.0 §20.2, "AML Grammar Definition"): one named object,
+//
+//     DefinitionBlock ("", "DSDT", 2, "UHVISR", "UHVMACHN", 1)
+//     {
+//         Name (\_S5, Package (0x04) { 0x05, Zero, Zero, Zero })
+//     }
+//
+// encoded as NameOp RootChar '_S5_' PackageOp PkgLength NumElements DataRefObject×4:
+//     08 5C 5F 53 35 5F 12 07 04 0A 05 00 00 00
+// `\_S5` (§7.3.4, "System \_Sx States") gives SLP_TYPa (the `acpi_pm` model's S5 type) and
+// SLP_TYPb (no PM1b block: 0); the last two elements are reserved.
+/// DefName: NameOp NameString DataRefObject.
+const AML_NAME_OP: u8 = 0x08;
+/// A NameString's leading `\`: the name is relative to the namespace root.
+const AML_ROOT_CHAR: u8 = b'\\';
+/// DefPackage: PackageOp PkgLength NumElements PackageElementList.
+const AML_PACKAGE_OP: u8 = 0x12;
+/// The constant 0.
+const AML_ZERO_OP: u8 = 0x00;
+/// The constant 1.
+const AML_ONE_OP: u8 = 0x01;
+/// ByteConst: BytePrefix ByteData.
+const AML_BYTE_PREFIX: u8 = 0x0A;
+/// The largest PkgLength that fits its one-byte form (bits 7:6 = 0, length in bits 5:0).
+const AML_PKG_LENGTH_ONE_BYTE_MAX: usize = 0x3F;
+/// The NameSeg of the S5 object (four characters, `_` padded).
+const S5_NAME: [u8; 4] = *b"_S5_";
+/// `\_S5`'s package: SLP_TYPa, SLP_TYPb and two reserved elements.
+const S5_PACKAGE_ELEMENTS: u8 = 4;
 
 // MADT (§5.2.12).
 const MADT_SIGNATURE: &[u8; 4] = b"APIC";
@@ -293,12 +348,56 @@ fn xsdt(entries: &[u64]) -> Vec<u8> {
 
 /// A Generic Address Structure for one byte-wide I/O port.
 fn io_port_gas(bytes: &mut [u8], offset: usize, port: u16) {
+    io_block_gas(bytes, offset, port, 1, GAS_BYTE_ACCESS);
+}
+
+/// A Generic Address Structure for `length` bytes of I/O ports from `port`, accessed
+/// `access_size` at a time.
+fn io_block_gas(bytes: &mut [u8], offset: usize, port: u16, length: u8, access_size: u8) {
     bytes[offset] = GAS_SYSTEM_IO;
-    bytes[offset + 1] = BITS_PER_BYTE;
+    bytes[offset + 1] = length * BITS_PER_BYTE;
     bytes[offset + 2] = 0;
-    bytes[offset + 3] = GAS_BYTE_ACCESS;
+    bytes[offset + 3] = access_size;
     put_u64(bytes, offset + 4, u64::from(port));
 }
+
+/// An I/O register block in the FADT: the 32-bit port field, its length byte and the X_ GAS.
+struct PmBlock {
+    port: u16,
+    length: u8,
+    access_size: u8,
+    port_field: usize,
+    length_field: usize,
+    gas_field: usize,
+}
+
+/// The `acpi_pm` device's blocks (its PM1 registers are 16 bits wide, its timer 32).
+const PM_BLOCKS: [PmBlock; 3] = [
+    PmBlock {
+        port: PM1A_EVT_PORT,
+        length: devices::acpi_pm::PM1_EVT_LEN,
+        access_size: GAS_WORD_ACCESS,
+        port_field: FADT_PM1A_EVT_BLK,
+        length_field: FADT_PM1_EVT_LEN,
+        gas_field: FADT_X_PM1A_EVT_BLK,
+    },
+    PmBlock {
+        port: PM1A_CNT_PORT,
+        length: devices::acpi_pm::PM1_CNT_LEN,
+        access_size: GAS_WORD_ACCESS,
+        port_field: FADT_PM1A_CNT_BLK,
+        length_field: FADT_PM1_CNT_LEN,
+        gas_field: FADT_X_PM1A_CNT_BLK,
+    },
+    PmBlock {
+        port: PM_TMR_PORT,
+        length: devices::acpi_pm::PM_TMR_LEN,
+        access_size: GAS_DWORD_ACCESS,
+        port_field: FADT_PM_TMR_BLK,
+        length_field: FADT_PM_TMR_LEN,
+        gas_field: FADT_X_PM_TMR_BLK,
+    },
+];
 
 fn fadt(dsdt: u64) -> Vec<u8> {
     let mut bytes = table(FADT_SIGNATURE, FADT_REVISION, FADT_LENGTH);
@@ -306,6 +405,20 @@ fn fadt(dsdt: u64) -> Vec<u8> {
     put_u32(&mut bytes, FADT_DSDT, dsdt as u32);
     bytes[FADT_PREFERRED_PM_PROFILE] = PM_PROFILE_UNSPECIFIED;
     put_u16(&mut bytes, FADT_SCI_INT, u16::from(SCI_IRQ));
+    put_u32(&mut bytes, FADT_SMI_CMD, NO_SMI_COMMAND_PORT);
+    for block in &PM_BLOCKS {
+        put_u32(&mut bytes, block.port_field, u32::from(block.port));
+        bytes[block.length_field] = block.length;
+        io_block_gas(
+            &mut bytes,
+            block.gas_field,
+            block.port,
+            block.length,
+            block.access_size,
+        );
+    }
+    put_u16(&mut bytes, FADT_P_LVL2_LAT, C2_NOT_SUPPORTED);
+    put_u16(&mut bytes, FADT_P_LVL3_LAT, C3_NOT_SUPPORTED);
     put_u16(
         &mut bytes,
         FADT_IAPC_BOOT_ARCH,
@@ -324,9 +437,41 @@ fn fadt(dsdt: u64) -> Vec<u8> {
     seal(bytes)
 }
 
-/// A DSDT with a header and no definition blocks: an empty ACPI namespace.
+/// An AML integer constant for a byte value: ZeroOp, OneOp or a ByteConst.
+fn aml_byte_integer(value: u8) -> Vec<u8> {
+    match value {
+        0 => alloc::vec![AML_ZERO_OP],
+        1 => alloc::vec![AML_ONE_OP],
+        other => alloc::vec![AML_BYTE_PREFIX, other],
+    }
+}
+
+/// `Name (\_S5, Package (0x04) { SLP_TYP_S5, Zero, Zero, Zero })` in AML.
+fn s5_object() -> Vec<u8> {
+    let mut elements = alloc::vec![S5_PACKAGE_ELEMENTS];
+    elements.extend(aml_byte_integer(devices::acpi_pm::SLP_TYP_S5));
+    // SLP_TYPb (there is no PM1b block) and the two reserved elements: Zero.
+    let zeros = usize::from(S5_PACKAGE_ELEMENTS - 1);
+    elements.resize(elements.len() + zeros, AML_ZERO_OP);
+    // PkgLength counts its own byte and everything after it in the package.
+    let package_length = elements.len() + 1;
+    assert!(
+        package_length <= AML_PKG_LENGTH_ONE_BYTE_MAX,
+        "the \\_S5 package fits a one-byte PkgLength"
+    );
+    let mut object = alloc::vec![AML_NAME_OP, AML_ROOT_CHAR];
+    object.extend_from_slice(&S5_NAME);
+    object.extend_from_slice(&[AML_PACKAGE_OP, package_length as u8]);
+    object.extend_from_slice(&elements);
+    object
+}
+
+/// The DSDT: a header and the `\_S5` object.
 fn dsdt() -> Vec<u8> {
-    seal(table(DSDT_SIGNATURE, DSDT_REVISION, HEADER_LENGTH))
+    let aml = s5_object();
+    let mut bytes = table(DSDT_SIGNATURE, DSDT_REVISION, HEADER_LENGTH + aml.len());
+    bytes[HEADER_LENGTH..].copy_from_slice(&aml);
+    seal(bytes)
 }
 
 fn madt(platform: &AcpiPlatform) -> Vec<u8> {

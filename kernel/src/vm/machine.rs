@@ -12,6 +12,7 @@
 //! | debug exit | 0xF4–0xF7 |
 //! | MMIO test device | 0xFEB0_0000–0xFEB0_0FFF |
 //! | local APIC, I/O APIC (when configured) | 0xFEE0_0000 page + x2APIC MSRs; 0xFEC0_0000 |
+//! | ACPI PM1a event/control, PM timer (with ACPI tables) | 0x600–0x605, 0x608–0x60B, SCI on IRQ 9 |
 //! | virtio-blk / virtio-console (when configured) | PCI 00:slot.0, BAR0 I/O at 0xC000 + slot × 0x100, INTx A by the swizzle |
 
 use alloc::boxed::Box;
@@ -20,6 +21,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use devices::bus::{Bus, BusError};
+use devices::acpi_pm::AcpiPm;
 use devices::debug_exit::DebugExit;
 use devices::i8042::I8042;
 use devices::interface::Bdf;
@@ -80,12 +82,21 @@ pub struct Installed {
     pub disks: Vec<(String, VirtioDisk)>,
 }
 
+/// Which optional platform parts a VM has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformParts {
+    /// A local APIC and an I/O APIC.
+    pub apic: bool,
+    /// The ACPI power-management blocks the FADT describes (PM1a event/control, PM timer).
+    pub acpi_pm: bool,
+}
+
 /// Register, install and power on every device of the PC, plus `set`.
 pub fn install_pc_devices(
     bus: &mut Bus,
     platform: &mut Platform,
     name: &str,
-    with_apic: bool,
+    parts: PlatformParts,
     set: DeviceSet<'_>,
 ) -> Result<Installed, BusError> {
     let rtc =
@@ -119,7 +130,10 @@ pub fn install_pc_devices(
             }
         }
     }
-    let apics = if with_apic {
+    if parts.acpi_pm {
+        add(bus, platform, Box::new(AcpiPm::new()))?;
+    }
+    let apics = if parts.apic {
         Some(install_apics(bus, platform)?)
     } else {
         None

@@ -211,13 +211,13 @@ impl Vm {
         };
         let mut platform = Platform::new(memory, config);
         let mut bus = Bus::default();
-        let installed = machine::install_pc_devices(
-            &mut bus,
-            &mut platform,
-            spec.name,
-            spec.apic,
-            spec.devices,
-        )?;
+        let parts = machine::PlatformParts {
+            apic: spec.apic,
+            // The tables (and so the PM blocks the FADT names) exist only with the APICs.
+            acpi_pm: spec.acpi && spec.apic,
+        };
+        let installed =
+            machine::install_pc_devices(&mut bus, &mut platform, spec.name, parts, spec.devices)?;
         let mut vcpu = vcpu;
         let mut passthrough_ports = Vec::new();
         for (name, ports) in installed.passthrough_ports {

@@ -198,7 +198,6 @@ fn fadt_is_revision_6_with_sci_9_boot_arch_and_cf9_reset() {
     assert_eq!({ header.length }, 276);
     assert_eq!(header.oem_id, *b"UHVISR");
     assert_eq!({ fadt.sci_interrupt }, 9);
-    assert_eq!({ fadt.smi_cmd_port }, 0);
     let boot_arch = { fadt.iapc_boot_arch };
     assert!(boot_arch.legacy_devices_are_accessible());
     assert!(boot_arch.motherboard_implements_8042());
@@ -210,14 +209,99 @@ fn fadt_is_revision_6_with_sci_9_boot_arch_and_cf9_reset() {
     assert_eq!(reset.access_size, AccessSize::ByteAccess);
     assert_eq!((reset.address, reset.bit_width), (0xCF9, 8));
     assert_eq!({ fadt.reset_value }, 6);
-    assert!(fadt.pm_timer_block().unwrap().is_none());
-    let dsdt = parsed.dsdt().unwrap();
-    // An empty namespace: the AML stream after the 36-byte header is empty.
-    assert_eq!(dsdt.length, 0);
+}
+
+#[test]
+fn fadt_names_the_pm_models_event_control_and_timer_blocks() {
+    let tables = pc_tables();
+    let (_words, handler) = memory(&tables);
+    // SAFETY: the handler maps the buffer holding the tables just built.
+    let parsed = unsafe { Parsed::from_rsdp(handler, tables.rsdp as usize) }.unwrap();
+    let fadt = parsed.find_table::<Fadt>().unwrap();
+    let event = fadt.pm1a_event_block().unwrap();
+    assert_eq!(event.address_space, AddressSpace::SystemIo);
+    assert_eq!((event.address, event.bit_width), (0x600, 32));
+    assert_eq!(event.access_size, AccessSize::WordAccess);
+    let control = fadt.pm1a_control_block().unwrap();
+    assert_eq!(control.address_space, AddressSpace::SystemIo);
+    assert_eq!((control.address, control.bit_width), (0x604, 16));
+    assert_eq!(control.access_size, AccessSize::WordAccess);
+    let timer = fadt.pm_timer_block().unwrap().unwrap();
+    assert_eq!(timer.address_space, AddressSpace::SystemIo);
+    assert_eq!((timer.address, timer.bit_width), (0x608, 32));
+    assert_eq!(timer.access_size, AccessSize::DWordAccess);
+    let flags = { fadt.flags };
+    assert!(!flags.pm_timer_is_32_bit(), "the model's timer has 24 bits");
+    assert_eq!(fadt.pm1b_event_block().unwrap(), None);
+    assert_eq!(fadt.pm1b_control_block().unwrap(), None);
+    assert_eq!(fadt.gpe0_block().unwrap(), None);
+    assert_eq!({ fadt.smi_cmd_port }, 0, "always in ACPI mode");
+    assert_eq!({ fadt.worst_c2_latency }, 101, "no C2");
+    assert_eq!({ fadt.worst_c3_latency }, 1001, "no C3");
     assert_eq!(
-        dsdt.address as u64,
-        u64::from(u32_at(&fadt_bytes(&tables), FADT_DSDT)) + 36
+        [event.address, control.address, timer.address],
+        [
+            u64::from(devices::acpi_pm::PM1A_EVT_PORT),
+            u64::from(devices::acpi_pm::PM1A_CNT_PORT),
+            u64::from(devices::acpi_pm::PM_TMR_PORT),
+        ]
     );
+}
+
+#[test]
+fn fadt_32_bit_block_fields_and_lengths_agree_with_the_x_fields() {
+    // ACPICA (tbfadt.c) warns on an address or length mismatch between the two.
+    let fadt = fadt_bytes(&pc_tables());
+    let fields = [
+        (FADT_PM1A_EVT_BLK, FADT_PM1_EVT_LEN, FADT_X_PM1A_EVT_BLK),
+        (FADT_PM1A_CNT_BLK, FADT_PM1_CNT_LEN, FADT_X_PM1A_CNT_BLK),
+        (FADT_PM_TMR_BLK, FADT_PM_TMR_LEN, FADT_X_PM_TMR_BLK),
+    ];
+    let expected = [(0x600, 4), (0x604, 2), (0x608, 4)];
+    for ((port_field, length_field, gas_field), (port, length)) in fields.into_iter().zip(expected)
+    {
+        assert_eq!(u32_at(&fadt, port_field), port);
+        assert_eq!(fadt[length_field], length);
+        assert_eq!(fadt[gas_field], GAS_SYSTEM_IO);
+        assert_eq!(fadt[gas_field + 1], length * 8);
+        assert_eq!(u64_at(&fadt, gas_field + 4), u64::from(port));
+    }
+    let lengths = [FADT_PM1_EVT_LEN, FADT_PM1_CNT_LEN, FADT_PM_TMR_LEN].map(|field| fadt[field]);
+    assert_eq!(
+        lengths,
+        [
+            devices::acpi_pm::PM1_EVT_LEN,
+            devices::acpi_pm::PM1_CNT_LEN,
+            devices::acpi_pm::PM_TMR_LEN,
+        ]
+    );
+}
+
+#[test]
+fn dsdt_holds_exactly_the_s5_package_with_the_models_sleep_type() {
+    let tables = pc_tables();
+    let (_words, handler) = memory(&tables);
+    // SAFETY: the handler maps the buffer holding the tables just built.
+    let parsed = unsafe { Parsed::from_rsdp(handler, tables.rsdp as usize) }.unwrap();
+    let dsdt = parsed.dsdt().unwrap();
+    let dsdt_address = u64::from(u32_at(&fadt_bytes(&tables), FADT_DSDT));
+    assert_eq!(dsdt.address as u64, dsdt_address + 36);
+    // Name (\_S5, Package (0x04) { 0x05, Zero, Zero, Zero }), as iasl compiles it.
+    let expected: [u8; 14] = [
+        0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x07, 0x04, 0x0A, 0x05, 0x00, 0x00, 0x00,
+    ];
+    assert_eq!(dsdt.length as usize, expected.len());
+    let table = table_at(&tables, dsdt_address);
+    assert_eq!(&table[HEADER_LENGTH..], &expected);
+    assert_eq!(expected[10], devices::acpi_pm::SLP_TYP_S5);
+}
+
+#[test]
+fn aml_byte_integers_use_the_short_constants() {
+    assert_eq!(aml_byte_integer(0), [AML_ZERO_OP]);
+    assert_eq!(aml_byte_integer(1), [AML_ONE_OP]);
+    assert_eq!(aml_byte_integer(5), [AML_BYTE_PREFIX, 5]);
+    assert_eq!(aml_byte_integer(0xFF), [AML_BYTE_PREFIX, 0xFF]);
 }
 
 fn fadt_bytes(tables: &AcpiTables) -> Vec<u8> {

@@ -1,6 +1,10 @@
 //! RDMSR/WRMSR exits (only MSRs the MSR bitmap intercepts arrive here): a small set is
 //! emulated, EFER goes to the VMCS, everything else raises #GP(0) in the guest as an unknown
 //! MSR does on hardware.
+//!
+//! The emulated set is what an OS reads without `rdmsr_safe` for the features `exits::cpuid`
+//! leaves visible; Linux 6.1 logs "unchecked MSR access error" for any of those that faults.
+//! Features backed by other MSRs are hidden in CPUID instead (see `exits::cpuid`).
 
 use super::Flow;
 use super::control_registers::update_long_mode_active;
@@ -19,10 +23,20 @@ const IA32_PLATFORM_ID: u32 = 0x17;
 const IA32_APIC_BASE: u32 = 0x1b;
 /// IA32_FEATURE_CONTROL.
 const IA32_FEATURE_CONTROL: u32 = 0x3a;
+/// IA32_TSC_ADJUST (CPUID.7.0:EBX[1]). Linux reads it unchecked at boot and from the idle loop
+/// (`arch/x86/kernel/tsc_sync.c`: `tsc_store_and_check_tsc_adjust`, `tsc_verify_tsc_adjust`),
+/// and with it on a constant, non-stop TSC disables the clocksource watchdog on the TSC
+/// (`arch/x86/kernel/tsc.c`: `check_system_tsc_reliable`), as on hardware.
+const IA32_TSC_ADJUST: u32 = 0x3b;
 /// IA32_BIOS_SIGN_ID (microcode revision).
 const IA32_BIOS_SIGN_ID: u32 = 0x8b;
 /// IA32_MTRRCAP.
 const IA32_MTRRCAP: u32 = 0xfe;
+/// IA32_MCG_CAP (CPUID.1:EDX.MCA). Linux reads it unchecked when MCE and MCA are offered
+/// (`arch/x86/kernel/cpu/mce/core.c`: `__mcheck_cpu_cap_init`, `__mcheck_cpu_init_generic`).
+const IA32_MCG_CAP: u32 = 0x179;
+/// IA32_MCG_STATUS.
+const IA32_MCG_STATUS: u32 = 0x17a;
 /// IA32_MISC_ENABLE.
 const IA32_MISC_ENABLE: u32 = 0x1a0;
 /// IA32_MTRR_DEF_TYPE.
@@ -32,8 +46,25 @@ const IA32_MTRR_DEF_TYPE: u32 = 0x2ff;
 pub const GUEST_FEATURE_CONTROL: u64 = 1;
 /// APIC_BASE as the guest reads it: the default base, enabled, bootstrap processor.
 pub const GUEST_APIC_BASE: u64 = 0xfee0_0000 | (1 << 11) | (1 << 8);
-/// MISC_ENABLE as the guest reads it: fast strings on.
-pub const GUEST_MISC_ENABLE: u64 = 1;
+/// MISC_ENABLE bit 0: fast strings enabled.
+const MISC_ENABLE_FAST_STRINGS: u64 = 1 << 0;
+/// MISC_ENABLE bit 11: branch trace storage unavailable.
+const MISC_ENABLE_BTS_UNAVAILABLE: u64 = 1 << 11;
+/// MISC_ENABLE bit 12: processor event-based sampling unavailable.
+const MISC_ENABLE_PEBS_UNAVAILABLE: u64 = 1 << 12;
+/// MISC_ENABLE as the guest reads it: fast strings on; no BTS or PEBS (the debug store is not
+/// virtualized, CPUID.1:EDX.DS is hidden).
+pub const GUEST_MISC_ENABLE: u64 =
+    MISC_ENABLE_FAST_STRINGS | MISC_ENABLE_BTS_UNAVAILABLE | MISC_ENABLE_PEBS_UNAVAILABLE;
+/// TSC_ADJUST as the guest reads it: the TSC has not been adjusted.
+pub const GUEST_TSC_ADJUST: u64 = 0;
+/// MCG_CAP as the guest reads it: no error-reporting banks, no MCG_CTL, no extensions. The VM
+/// never sees a machine check, and Linux runs its MCE code over zero banks.
+pub const GUEST_MCG_CAP: u64 = 0;
+/// MCG_STATUS as the guest reads it: no machine check in progress.
+pub const GUEST_MCG_STATUS: u64 = 0;
+/// MCG_STATUS bits 3:0 (RIPV, EIPV, MCIP, LMCE_S) may be written; the rest are reserved.
+const MCG_STATUS_WRITABLE: u64 = 0b1111;
 /// EFER bits a guest may set: SCE (0), LME (8), LMA (10, ignored on write), NXE (11).
 const EFER_WRITABLE: u64 = (1 << 0) | EFER_LME | EFER_LMA | (1 << 11);
 
@@ -44,9 +75,26 @@ pub fn emulated_read(msr: u32, efer: u64) -> Option<u64> {
         IA32_FEATURE_CONTROL => GUEST_FEATURE_CONTROL,
         IA32_APIC_BASE => GUEST_APIC_BASE,
         IA32_MISC_ENABLE => GUEST_MISC_ENABLE,
+        IA32_TSC_ADJUST => GUEST_TSC_ADJUST,
+        IA32_MCG_CAP => GUEST_MCG_CAP,
+        IA32_MCG_STATUS => GUEST_MCG_STATUS,
         IA32_PLATFORM_ID | IA32_BIOS_SIGN_ID | IA32_MTRRCAP | IA32_MTRR_DEF_TYPE => 0,
         _ => return None,
     })
+}
+
+/// Whether a write of `value` to an emulated MSR other than EFER is accepted (and then
+/// ignored: the guest's view of these does not change what we emulate); `false` means #GP.
+pub fn emulated_write_accepted(msr: u32, value: u64) -> bool {
+    match msr {
+        // A TSC_ADJUST write is not applied to the TSC (which the guest reads unmodified); Linux
+        // writes back only the value it read (0) on a single-vCPU VM.
+        IA32_TSC | IA32_TSC_ADJUST | IA32_APIC_BASE | IA32_MISC_ENABLE | IA32_BIOS_SIGN_ID => true,
+        // Clearing MCIP and friends after a machine check: there never is one.
+        IA32_MCG_STATUS => value & !MCG_STATUS_WRITABLE == 0,
+        // MCG_CAP is read-only on hardware.
+        _ => false,
+    }
 }
 
 /// IA32_TSC_DEADLINE.
@@ -117,9 +165,7 @@ pub fn write(vm: &mut Vm) -> Flow {
     }
     let accepted = match msr {
         IA32_EFER => value & !EFER_WRITABLE == 0 && write_efer(value),
-        // Accepted and ignored: the guest's view of these does not change what we emulate.
-        IA32_TSC | IA32_APIC_BASE | IA32_MISC_ENABLE | IA32_BIOS_SIGN_ID => true,
-        _ => false,
+        _ => emulated_write_accepted(msr, value),
     };
     if accepted {
         vm.vcpu.skip_instruction();
@@ -159,5 +205,53 @@ mod tests {
     #[test]
     fn efer_reads_the_guest_value() {
         assert_eq!(emulated_read(IA32_EFER, 0x501), Some(0x501));
+    }
+
+    #[test]
+    fn tsc_adjust_reads_zero_and_accepts_writes() {
+        assert_eq!(emulated_read(0x3b, 0), Some(0));
+        assert!(emulated_write_accepted(0x3b, 0));
+        assert!(emulated_write_accepted(0x3b, 0x1234));
+        assert_eq!(emulated_read(0x3b, 0), Some(0), "writes are not applied");
+    }
+
+    #[test]
+    fn machine_check_capabilities_report_no_banks() {
+        assert_eq!(
+            emulated_read(0x179, 0),
+            Some(0),
+            "MCG_CAP: 0 banks, no MCG_CTL_P"
+        );
+        assert_eq!(
+            emulated_read(0x17a, 0),
+            Some(0),
+            "MCG_STATUS: nothing in progress"
+        );
+        assert!(!emulated_write_accepted(0x179, 0), "MCG_CAP is read-only");
+        assert!(emulated_write_accepted(0x17a, 0));
+        assert!(emulated_write_accepted(0x17a, 0b0111));
+        assert!(!emulated_write_accepted(0x17a, 1 << 4), "reserved bits #GP");
+        // No bank MSRs exist: IA32_MC0_CTL and MCG_CTL fault.
+        assert_eq!(emulated_read(0x400, 0), None);
+        assert_eq!(emulated_read(0x17b, 0), None);
+    }
+
+    #[test]
+    fn misc_enable_has_fast_strings_and_no_bts_or_pebs() {
+        assert_eq!(emulated_read(0x1a0, 0), Some(0x1801));
+        assert!(emulated_write_accepted(0x1a0, 0x1801));
+    }
+
+    #[test]
+    fn msrs_of_hidden_features_still_fault() {
+        // IA32_XSS, IA32_ENERGY_PERF_BIAS, MSR_PLATFORM_INFO, IA32_APERF, IA32_MPERF,
+        // IA32_PERF_CTL, IA32_SPEC_CTRL, IA32_ARCH_CAPABILITIES, IA32_PQR_ASSOC,
+        // MSR_MISC_FEATURES_ENABLES (Linux probes it with rdmsrl_safe), IA32_DEBUGCTL.
+        for msr in [
+            0xda0, 0x1b0, 0xce, 0xe8, 0xe7, 0x199, 0x48, 0x10a, 0xc8f, 0x140, 0x1d9,
+        ] {
+            assert_eq!(emulated_read(msr, 0), None, "RDMSR {msr:#x}");
+            assert!(!emulated_write_accepted(msr, 0), "WRMSR {msr:#x}");
+        }
     }
 }
