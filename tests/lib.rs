@@ -77,6 +77,12 @@ impl Outcome {
         self
     }
 
+    /// `condition` must hold; `what` says what it means.
+    pub fn expect(&self, condition: bool, what: &str) -> &Self {
+        assert!(condition, "expected: {what}\n{}", self.context());
+        self
+    }
+
     /// The run must succeed.
     pub fn expect_success(&self) -> &Self {
         self.expect_verdict(Verdict::Success)

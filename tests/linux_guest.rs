@@ -3,10 +3,20 @@
 //! prints a marker, shows the timer ticking in /proc/interrupts, prints the date from the RTC
 //! and ends the VM with `reboot -f`. Under Bochs always; under QEMU+KVM where /dev/kvm offers
 //! nested VT-x (skipped with a message otherwise). A second Bochs run gives the VM APICs and ACPI
-//! tables.
+//! tables. A third, configured by a TOML file, gives Linux a virtio-blk disk (an ext2 image built
+//! on the host) and a virtio console: the guest reads a file, writes one, and the host finds the
+//! written file in its image after the run (disk write-back).
+//!
+//! Host packages: the disk test builds and reads its image with `mke2fs` and `debugfs`
+//! (e2fsprogs, installed by `.ci/run`).
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
+use boot::disk_writeback::WriteBack;
+use boot::linux::init_script::{self, REBOOT_MARKER, USERSPACE_MARKER};
+use boot::linux::initramfs::VIRTIO_ORDER_FILE;
 use boot::linux::{self, InitramfsSpec, MarkerReport};
 use boot::{Emulator, HostProbe, RunConfig};
 use hv_tests::boot as run;
@@ -99,4 +109,183 @@ fn debian_linux_boots_to_userspace_under_qemu_kvm() {
     }
     let (outcome, report) = linux_run(Emulator::QemuKvm, "");
     check(&outcome, report);
+}
+
+/// What the host puts into `/hello.txt` of the guest's disk.
+const HELLO_TEXT: &str = "hello from the host, read through virtio-blk\n";
+/// What the guest writes into `/written.txt` of its disk.
+const WRITTEN_TEXT: &str = "written by Linux through virtio-blk";
+/// Starts the guest's line with the SHA-256 of `/hello.txt` as it read it.
+const SHA256_PREFIX: &str = "HV-LINUX-SHA256: ";
+/// What the guest writes to `/dev/hvc0` (the virtio console).
+const HVC_TEXT: &str = "HV-LINUX-HVC: hello over virtio-console";
+/// Printed by the guest when the disk did not mount.
+const MOUNT_FAILED: &str = "HV-LINUX-DISK: mount failed";
+/// The disk image: 2048 blocks of 1 KiB (2 MiB).
+const DISK_BLOCKS: &str = "2048";
+/// Where Debian keeps e2fsprogs' programs (not on a non-root user's `PATH`).
+const SBIN_DIRS: [&str; 2] = ["/usr/sbin", "/sbin"];
+
+/// `name` on `PATH` or in an sbin directory; panics with the package to install otherwise.
+fn e2fsprogs(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(SBIN_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is missing: apt-get install e2fsprogs"))
+}
+
+/// Runs `command`, panicking with its output when it fails; its standard output.
+fn output_of(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("running {command:?}: {error}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// An ext2 image at `image` holding `/hello.txt`.
+fn ext2_disk(dir: &Path, image: &Path) {
+    let content = dir.join("content");
+    std::fs::create_dir(&content).expect("content directory");
+    std::fs::write(content.join("hello.txt"), HELLO_TEXT).expect("hello.txt");
+    output_of(
+        Command::new(e2fsprogs("mke2fs"))
+            .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-d"])
+            .arg(&content)
+            .arg(image)
+            .arg(DISK_BLOCKS),
+    );
+}
+
+/// The SHA-256 of `path`, as `sha256sum` prints it.
+fn sha256_of(path: &Path) -> String {
+    output_of(Command::new("sha256sum").arg(path))
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_string()
+}
+
+/// The disk test's `/init`: load the virtio modules, wait for the disk and the console port,
+/// read `/hello.txt`, write `/written.txt`, say hello on `/dev/hvc0`, reboot.
+fn disk_test_script() -> String {
+    init_script::script(&format!(
+        "echo '{USERSPACE_MARKER}'
+{modules}for device in /dev/vda /dev/hvc0; do
+    for attempt in 1 2 3 4 5 6 7 8 9 10; do
+        [ -e \"$device\" ] && break
+        sleep 0.5
+    done
+done
+if mount -t ext4 /dev/vda /mnt || mount -t ext2 /dev/vda /mnt; then
+    echo \"{SHA256_PREFIX}$(sha256sum /mnt/hello.txt | cut -d ' ' -f 1)\"
+    echo '{WRITTEN_TEXT}' > /mnt/written.txt
+    sync
+    umount /mnt
+else
+    echo '{MOUNT_FAILED}'
+fi
+echo '{HVC_TEXT}' > /dev/hvc0
+echo '{REBOOT_MARKER}'
+reboot -f
+",
+        modules = init_script::load_modules(&format!("/{VIRTIO_ORDER_FILE}")),
+    ))
+}
+
+/// The configuration of the disk test: VM `debian` (256 MiB, 8259A + PIT only), its console on
+/// an emulated COM1, the disk in slot 3 and a virtio console in slot 4.
+fn disk_test_config(kernel: &Path) -> String {
+    format!(
+        r#"[[vm]]
+name = "debian"
+ram_mib = 256
+linux = {{ kernel = "{kernel}", initrd = "debian.initrd", cmdline = "{cmdline}" }}
+
+[[vm.device]]
+name = "com1"
+kind = "uart16550"
+base = 0x3f8
+irq = 4
+
+[[vm.device]]
+name = "disk"
+kind = "virtio-blk"
+slot = 3
+disk = "disk.img"
+
+[[vm.device]]
+name = "hvc"
+kind = "virtio-console"
+slot = 4
+"#,
+        kernel = kernel.display(),
+        cmdline = linux::DEFAULT_CMDLINE,
+    )
+}
+
+#[test]
+fn debian_linux_reads_and_writes_a_virtio_disk_under_bochs() {
+    let assets = linux::assets(&linux::default_cache_dir()).expect("Debian kernel and busybox");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let disk = dir.path().join("disk.img");
+    ext2_disk(dir.path(), &disk);
+    let hello_sha256 = sha256_of(&dir.path().join("content/hello.txt"));
+    let spec = InitramfsSpec::new(disk_test_script()).with_virtio_modules();
+    linux::initramfs(&assets, &spec, &dir.path().join("debian.initrd")).expect("initramfs");
+    let config_path = dir.path().join("disk.toml");
+    std::fs::write(&config_path, disk_test_config(&assets.bzimage)).expect("configuration");
+    let mut config = RunConfig::new(Emulator::Bochs)
+        .with_vm_config(&config_path)
+        .expect("the disk test configuration")
+        .with_timeout(LINUX_TIMEOUT);
+    config.memory_mib = MACHINE_MIB;
+    let outcome = run(config);
+
+    let log = guest_log(&outcome.outcome.serial);
+    outcome
+        .expect_line(USERSPACE_MARKER)
+        .expect(
+            !outcome
+                .outcome
+                .serial_contains(init_script::INSMOD_FAILED_PREFIX),
+            "every virtio module loads",
+        )
+        .expect(!log.contains(MOUNT_FAILED), "/dev/vda mounts as ext2")
+        .expect_line(&format!("{SHA256_PREFIX}{hello_sha256}"))
+        .expect_line(HVC_TEXT)
+        .expect_line(REBOOT_MARKER)
+        .expect_line("HV-DISK debian disk begin")
+        .expect_success();
+    let written: Vec<&WriteBack> = outcome
+        .outcome
+        .disk_write_back
+        .iter()
+        .filter(|write_back| write_back.is_written())
+        .collect();
+    outcome.expect(
+        matches!(written.as_slice(), [WriteBack::Written { path, sectors, .. }] if *path == disk && *sectors > 0),
+        &format!(
+            "the disk is written back once: {:?}",
+            outcome.outcome.disk_write_back
+        ),
+    );
+    let read_back = output_of(
+        Command::new(e2fsprogs("debugfs"))
+            .args(["-R", "cat /written.txt"])
+            .arg(&disk),
+    );
+    outcome.expect(
+        read_back.trim_end() == WRITTEN_TEXT,
+        &format!("debugfs reads back what the guest wrote, got {read_back:?}"),
+    );
 }

@@ -538,6 +538,7 @@ fn every_test_and_example_configuration_that_is_not_bad_is_accepted() {
             "four-methods.toml",
             "host_backed.toml",
             "isolation.toml",
+            "linux.toml",
             "mediated.toml",
             "passthrough.toml",
         ]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use devices::vm_config;
 
+use crate::disk_writeback::WriteBackTarget;
 use crate::vm_config::ConfigError;
+use crate::vm_config::disks::{self, HEAP_KEY};
 
 /// Guest memory when nothing else is asked for, in MiB.
 pub const DEFAULT_MEMORY_MIB: u32 = 256;
@@ -14,6 +16,11 @@ pub const DEFAULT_MEMORY_MIB: u32 = 256;
 pub const DEFAULT_CPUS: u32 = 1;
 /// Wall-clock limit of one run when nothing else is asked for.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Machine memory the hypervisor needs besides its heap, the ramdisk and the VMs' RAM, in MiB:
+/// firmware areas, the kernel image, the bootloader's page tables, the frame bitmap, stacks,
+/// VMCS and EPT pages (an estimate with room to spare; a 256 MiB Bochs machine reports
+/// 252 MiB of usable frames).
+pub const KERNEL_RESERVE_MIB: u64 = 16;
 
 /// The kernel ELF built for `x86_64-unknown-none` by Cargo's artifact dependency.
 pub const KERNEL_PATH: &str = env!("CARGO_BIN_FILE_KERNEL_kernel");
@@ -23,6 +30,9 @@ pub const KERNEL_PATH: &str = env!("CARGO_BIN_FILE_KERNEL_kernel");
 pub const DEMO_GUEST_PATH: &str = env!("CARGO_BIN_FILE_GUESTS_hello");
 /// The demo configuration `cargo run` boots when nothing else is asked for: two VMs.
 pub const DEMO_CONFIG_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/demo.toml");
+/// The configuration `cargo run -- --linux` boots: Debian's kernel with a busybox shell
+/// initramfs (`debian:kernel`, `debian:shell-initramfs`) as VM `debian`.
+pub const LINUX_CONFIG_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/linux.toml");
 
 /// Which machine runs the hypervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,6 +114,10 @@ pub struct RunConfig {
     /// The encoded VM configuration (`devices::vm_config`), packed as ramdisk member
     /// `vms.cfg`; set by [`RunConfig::with_vm_config`].
     pub vm_config: Option<Vec<u8>>,
+    /// The disk images of the configuration's virtio-blk devices, which the guests' writes go
+    /// back into after the run ([`crate::disk_writeback`]); set by
+    /// [`RunConfig::with_vm_config`].
+    pub write_back: Vec<WriteBackTarget>,
 }
 
 impl RunConfig {
@@ -122,6 +136,7 @@ impl RunConfig {
             kernel: PathBuf::from(KERNEL_PATH),
             files: Vec::new(),
             vm_config: None,
+            write_back: Vec::new(),
         }
     }
 
@@ -145,23 +160,63 @@ impl RunConfig {
     }
 
     /// Runs the VMs of the configuration file at `path` (see [`crate::vm_config`]): validates
-    /// it, packs its guest files and the encoded configuration (`vms.cfg`) into the ramdisk and
-    /// adds `config=vms.cfg` to the command line (builder style).
+    /// it, packs its guest files and disk images and the encoded configuration (`vms.cfg`) into
+    /// the ramdisk and adds `config=vms.cfg` to the command line (builder style). With disks,
+    /// the disks become write-back targets and the command line gets
+    /// `heap_mib=<16 + disks in MiB + 4>` (the kernel keeps the disks in its heap) unless it
+    /// sets `heap_mib` already.
     pub fn with_vm_config(mut self, path: &Path) -> Result<Self, ConfigError> {
         let (machine, files) = crate::vm_config::load_config(path)?;
         let bytes = vm_config::encode(&machine).map_err(|source| ConfigError::Encode {
             path: path.to_path_buf(),
             source,
         })?;
+        let disks = disks::disks(&machine, &files);
         self.files.extend(files);
         self.vm_config = Some(bytes);
-        let option = format!("{}={}", vm_config::CMDLINE_KEY, vm_config::RAMDISK_MEMBER);
+        let mut options = Vec::new();
+        if let Some(heap) = disks::heap_mib(&disks)
+            && !disks::sets_heap(&self.cmdline)
+        {
+            options.push(format!("{HEAP_KEY}={heap}"));
+        }
+        options.push(format!(
+            "{}={}",
+            vm_config::CMDLINE_KEY,
+            vm_config::RAMDISK_MEMBER
+        ));
+        self.write_back
+            .extend(disks.into_iter().map(|disk| WriteBackTarget {
+                vm: disk.vm,
+                device: disk.device,
+                path: disk.path,
+            }));
+        let added = options.join(" ");
         self.cmdline = if self.cmdline.trim().is_empty() {
-            option
+            added
         } else {
-            format!("{} {option}", self.cmdline.trim_end())
+            format!("{} {added}", self.cmdline.trim_end())
         };
         Ok(self)
+    }
+
+    /// The least machine memory the hypervisor needs for this run, in MiB, as far as the host
+    /// can tell: the VMs' RAM, the heap the command line asks for, the ramdisk (the bootloader
+    /// loads it and the kernel reads guest images and disks from it in place) and
+    /// [`KERNEL_RESERVE_MIB`]. `None` without a VM configuration.
+    pub fn memory_needed_mib(&self) -> Option<u64> {
+        let machine = vm_config::decode(self.vm_config.as_deref()?).ok()?;
+        let ram: u64 = machine.vms.iter().map(|vm| u64::from(vm.ram_mib)).sum();
+        let ramdisk_bytes: u64 = self
+            .files
+            .iter()
+            .map(|(_, path)| std::fs::metadata(path).map_or(0, |metadata| metadata.len()))
+            .sum();
+        Some(
+            ram + disks::heap_on(&self.cmdline)
+                + disks::mib_rounded_up(ramdisk_bytes)
+                + KERNEL_RESERVE_MIB,
+        )
     }
 
     /// Sets the kernel command line (builder style).
@@ -260,6 +315,44 @@ mod tests {
         assert_eq!(ramdisk.blobs[0].0, "vms.cfg");
         let machine = vm_config::decode(&ramdisk.blobs[0].1).expect("decodes");
         assert_eq!(machine.vms.len(), 2);
+    }
+
+    #[test]
+    fn vm_config_with_a_disk_sizes_the_heap_and_names_the_write_back_target() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("disk.img"), vec![0u8; 3 << 20]).expect("disk");
+        let config_path = dir.path().join("disk.toml");
+        std::fs::write(
+            &config_path,
+            "[[vm]]\nname = \"d\"\nelf = \"builtin:hello\"\n\
+             [[vm.device]]\nname = \"vda\"\nkind = \"virtio-blk\"\nslot = 3\ndisk = \"disk.img\"\n",
+        )
+        .expect("config");
+        let config = RunConfig::new(Emulator::Bochs)
+            .with_cmdline("log=debug")
+            .with_vm_config(&config_path)
+            .expect("accepted");
+        assert_eq!(config.cmdline, "log=debug heap_mib=23 config=vms.cfg");
+        assert_eq!(
+            config.write_back,
+            [WriteBackTarget {
+                vm: "d".to_string(),
+                device: "vda".to_string(),
+                path: dir.path().join("disk.img"),
+            }]
+        );
+        assert!(config.files.iter().any(|(member, _)| member == "disk.img"));
+        // 32 MiB of VM RAM + a 23 MiB heap + 3 MiB of disk and the hello guest + the reserve.
+        assert_eq!(
+            config.memory_needed_mib(),
+            Some(32 + 23 + 4 + KERNEL_RESERVE_MIB)
+        );
+        let own_heap = RunConfig::new(Emulator::Bochs)
+            .with_cmdline("heap_mib=64")
+            .with_vm_config(&config_path)
+            .expect("accepted");
+        assert_eq!(own_heap.cmdline, "heap_mib=64 config=vms.cfg");
+        assert_eq!(RunConfig::new(Emulator::Bochs).memory_needed_mib(), None);
     }
 
     #[test]

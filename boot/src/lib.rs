@@ -8,9 +8,12 @@
 //!   images.
 //! * [`host`] picks the emulator that can run VT-x here and installs missing emulators.
 //! * [`vm_config`] reads and validates VM configuration files for the ramdisk.
+//! * [`disk_writeback`] reads the disk dumps the kernel prints after a VM and writes them into
+//!   the configuration's disk images.
 
 pub mod bochs;
 pub mod config;
+pub mod disk_writeback;
 pub mod error;
 pub mod exit;
 pub mod host;

@@ -2,11 +2,12 @@
 //! disk image and runs the hypervisor in an emulator; `boot images` writes USB-stick images.
 //! The process exits with the hypervisor's status (0 on success; see [`boot::exit`] for the rest).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use boot::config::LINUX_CONFIG_PATH;
 use boot::image::write_images;
 use boot::{
     BootError, DEFAULT_CPUS, DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT, Emulator, Firmware, HostProbe,
@@ -68,15 +69,17 @@ struct RunArgs {
     /// Which firmware boots it.
     #[arg(long, value_enum, default_value_t = FirmwareArg::Bios)]
     firmware: FirmwareArg,
-    /// Guest memory in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MEMORY_MIB)]
-    memory: u32,
+    /// Machine memory in MiB [default: 256, or what a configuration needs rounded up to whole
+    /// GiB when that is more].
+    #[arg(long, value_name = "MIB")]
+    memory: Option<u32>,
     /// Number of virtual CPUs.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CPUS)]
     cpus: u32,
-    /// Kill the emulator after this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT.as_secs())]
-    timeout: u64,
+    /// Kill the emulator after this many seconds [default: 60, or 3600 when a configuration
+    /// boots Linux: its shell waits on the console].
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
     /// The kernel command line (written into the ramdisk), e.g. "test=exceptions".
     #[arg(long, default_value = "")]
     cmdline: String,
@@ -91,8 +94,9 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Boot Debian's packaged Linux kernel (fetched with `apt-get download` into a cache)
-    /// with a busybox initramfs to a shell prompt on the console.
-    #[arg(long)]
+    /// with a busybox initramfs to a shell prompt on the console: the configuration
+    /// `boot/configs/linux.toml`.
+    #[arg(long, conflicts_with = "config")]
     linux: bool,
     /// Do not copy COM1 to the terminal while the guest runs.
     #[arg(long)]
@@ -152,29 +156,41 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
         FirmwareArg::Bios => Firmware::Bios,
         FirmwareArg::Uefi => Firmware::Uefi,
     };
-    config.memory_mib = args.memory;
+    config.memory_mib = args.memory.unwrap_or(DEFAULT_MEMORY_MIB);
     config.cpus = args.cpus;
-    config.timeout = Duration::from_secs(args.timeout);
     config.cmdline.clone_from(&args.cmdline);
     config.com2_file.clone_from(&args.com2);
     config.files.clone_from(&args.files);
-    if let Some(path) = &args.config {
+    // `--linux` is the configuration boot/configs/linux.toml.
+    let config_path = if args.linux {
+        Some(Path::new(LINUX_CONFIG_PATH))
+    } else {
+        args.config.as_deref()
+    };
+    if let Some(path) = config_path {
         config = config
             .with_vm_config(path)
             .map_err(|error| BootError::Unsupported(error.to_string()))?;
     }
-    // Held until the run ends: the initramfs and command-line files live there.
-    let _linux_files = if args.linux {
-        Some(add_linux_shell(&mut config)?)
-    } else {
-        None
-    };
     // With nothing asked for, a machine with VT-x runs the demo: two VMs (boot/configs/demo.toml).
     if config.cmdline.is_empty() && config.files.is_empty() && emulator != Emulator::Qemu {
         config = config
-            .with_vm_config(std::path::Path::new(boot::config::DEMO_CONFIG_PATH))
+            .with_vm_config(Path::new(boot::config::DEMO_CONFIG_PATH))
             .map_err(|error| BootError::Unsupported(error.to_string()))?;
     }
+    // Without --memory, a configuration that needs more than the default gets whole GiB.
+    if args.memory.is_none()
+        && let Some(needed) = config.memory_needed_mib()
+        && needed > u64::from(config.memory_mib)
+    {
+        config.memory_mib = whole_gib(needed);
+    }
+    config.timeout = match args.timeout {
+        Some(seconds) => Duration::from_secs(seconds),
+        // A Linux guest's shell waits on the console: only a generous limit ends the run.
+        None if runs_linux(&config) => LINUX_SHELL_TIMEOUT,
+        None => DEFAULT_TIMEOUT,
+    };
     config.stream = !args.quiet;
     eprintln!(
         "boot: {} {} run, {} MiB, {} CPU(s), timeout {} s, cmdline {:?}",
@@ -182,10 +198,13 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
         config.firmware,
         config.memory_mib,
         config.cpus,
-        args.timeout,
+        config.timeout.as_secs(),
         config.cmdline
     );
     let outcome = run_cancellable(&config, &CANCEL)?;
+    for write_back in &outcome.disk_write_back {
+        eprintln!("boot: {write_back}");
+    }
     if outcome.verdict.is_success() {
         eprintln!(
             "boot: {} in {:.2} s",
@@ -209,34 +228,30 @@ fn run(args: &RunArgs) -> Result<u8, BootError> {
     Ok(outcome.verdict.process_exit_code())
 }
 
-/// Machine memory for `--linux` (the VM takes 256 MiB of it).
-const LINUX_MACHINE_MIB: u32 = 1024;
-/// How long a `--linux` shell may run.
+/// How long a run whose configuration boots Linux may take without `--timeout`: its shell
+/// waits on the console.
 const LINUX_SHELL_TIMEOUT: Duration = Duration::from_secs(3600);
+/// MiB in a GiB: machine memory chosen for a configuration is a whole number of these.
+const GIB_MIB: u64 = 1024;
 
-/// `--linux`: fetch the Debian kernel and busybox, build an initramfs whose init starts a shell
-/// on the console, and run it as VM `debian` (256 MiB; the machine gets at least 1 GiB).
-fn add_linux_shell(config: &mut RunConfig) -> Result<tempfile::TempDir, BootError> {
-    use boot::linux::{self, InitramfsSpec};
-    let fail = |error: linux::LinuxError| BootError::Unsupported(format!("Linux guest: {error}"));
-    let assets = linux::assets(&linux::default_cache_dir()).map_err(fail)?;
-    let dir = tempfile::tempdir()
-        .map_err(|error| BootError::io("creating a directory for the Linux files", error))?;
-    let initrd = dir.path().join("debian.initrd");
-    linux::initramfs(&assets, &InitramfsSpec::interactive_shell(), &initrd).map_err(fail)?;
-    let cmdline = dir.path().join("debian.cmdline");
-    std::fs::write(&cmdline, "console=ttyS0")
-        .map_err(|error| BootError::io("writing the Linux command line", error))?;
-    let base = std::mem::replace(config, RunConfig::new(config.emulator));
-    *config = base
-        .with_cmdline("vms=debian.bzimage vm_ram_mib=256")
-        .with_file("debian.bzimage", &assets.bzimage)
-        .with_file("debian.initrd", &initrd)
-        .with_file("debian.cmdline", &cmdline);
-    config.memory_mib = config.memory_mib.max(LINUX_MACHINE_MIB);
-    // An interactive shell: only a generous limit ends the run.
-    config.timeout = config.timeout.max(LINUX_SHELL_TIMEOUT);
-    Ok(dir)
+/// `mib` rounded up to whole GiB, as machine memory (saturating: the runner refuses sizes past
+/// its maximum with a message).
+fn whole_gib(mib: u64) -> u32 {
+    u32::try_from(mib.div_ceil(GIB_MIB).saturating_mul(GIB_MIB)).unwrap_or(u32::MAX)
+}
+
+/// Whether the run's VM configuration boots a Linux guest.
+fn runs_linux(config: &RunConfig) -> bool {
+    config
+        .vm_config
+        .as_deref()
+        .and_then(|bytes| devices::vm_config::decode(bytes).ok())
+        .is_some_and(|machine| {
+            machine
+                .vms
+                .iter()
+                .any(|vm| matches!(vm.guest, devices::vm_config::Guest::Linux { .. }))
+        })
 }
 
 /// `NAME=PATH` of `--file`.
@@ -275,4 +290,26 @@ fn images(args: &ImagesArgs) -> Result<u8, BootError> {
         "The machine needs VT-x enabled in its firmware settings; output goes to the screen and COM1."
     );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chosen_machine_memory_is_whole_gib() {
+        assert_eq!(whole_gib(1), 1024);
+        assert_eq!(whole_gib(306), 1024);
+        assert_eq!(whole_gib(1024), 1024);
+        assert_eq!(whole_gib(1025), 2048);
+        assert_eq!(whole_gib(u64::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn linux_is_a_configuration_and_excludes_another() {
+        let cli = Cli::try_parse_from(["boot", "--linux"]).expect("--linux alone");
+        assert!(cli.run.linux && cli.run.config.is_none());
+        assert!(Cli::try_parse_from(["boot", "--linux", "--config", "x.toml"]).is_err());
+        assert!(Path::new(LINUX_CONFIG_PATH).is_file());
+    }
 }

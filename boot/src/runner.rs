@@ -1,12 +1,15 @@
 //! One complete run: check the host, build the disk image in a private temporary directory,
-//! start the emulator, supervise it, judge the outcome. The directory (image, Bochs files) is
-//! removed when the run ends, whatever the outcome.
+//! start the emulator, supervise it, judge the outcome, and write the guests' disk changes back
+//! into the configuration's disk images when the verdict allows it
+//! ([`crate::disk_writeback`]). The directory (image, Bochs files) is removed when the run
+//! ends, whatever the outcome.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::bochs::{self, BochsFiles};
 use crate::config::{Emulator, Firmware, RunConfig};
+use crate::disk_writeback::{self, WriteBack};
 use crate::error::BootError;
 use crate::exit::{EmulatorEnd, Verdict, judge};
 use crate::host::ensure_tools;
@@ -40,6 +43,9 @@ pub struct RunOutcome {
     pub duration: Duration,
     /// The emulator's own diagnostics: QEMU's stderr, or Bochs' stderr and the end of its log.
     pub emulator_log: String,
+    /// What became of each disk dump the kernel printed: written back into its image, or
+    /// refused (the sector lines themselves are not in [`RunOutcome::serial`]).
+    pub disk_write_back: Vec<WriteBack>,
 }
 
 impl RunOutcome {
@@ -67,6 +73,9 @@ impl RunOutcome {
             report.push_str(line);
             report.push('\n');
         }
+        for write_back in &self.disk_write_back {
+            report.push_str(&format!("boot: {write_back}\n"));
+        }
         if !self.emulator_log.trim().is_empty() {
             report.push_str("--- emulator diagnostics ---\n");
             report.push_str(&self.emulator_log);
@@ -93,6 +102,20 @@ pub fn validate(config: &RunConfig) -> Result<(), BootError> {
     if !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&config.memory_mib) {
         return Err(BootError::Unsupported(format!(
             "{} MiB of memory requested; {MIN_MEMORY_MIB} to {MAX_MEMORY_MIB} MiB are possible",
+            config.memory_mib
+        )));
+    }
+    if let Some(needed) = config.memory_needed_mib()
+        && needed > u64::from(config.memory_mib)
+    {
+        let disks = if config.write_back.is_empty() {
+            ""
+        } else {
+            " (the disks are in the ramdisk and in the hypervisor's heap)"
+        };
+        return Err(BootError::Unsupported(format!(
+            "{} MiB of machine memory cannot hold the VMs' RAM, the hypervisor's heap and the \
+             ramdisk{disks}: at least {needed} MiB are needed (--memory {needed})",
             config.memory_mib
         )));
     }
@@ -131,7 +154,8 @@ pub fn run_cancellable(config: &RunConfig, cancel: &AtomicBool) -> Result<RunOut
         config.stream,
         cancel,
     )?;
-    let status = supervised.serial.exit_status();
+    let mut serial = supervised.serial;
+    let status = serial.exit_status();
     let emulator_log = match config.emulator {
         Emulator::Bochs => bochs::diagnostics(&supervised.stderr, &bochs_files),
         Emulator::Qemu | Emulator::QemuKvm => supervised.stderr,
@@ -140,14 +164,22 @@ pub fn run_cancellable(config: &RunConfig, cancel: &AtomicBool) -> Result<RunOut
         EmulatorEnd::Exited { code } => code,
         EmulatorEnd::TimedOut | EmulatorEnd::KilledAfterExitLine => None,
     };
+    let verdict = judge(config.emulator, status, supervised.end);
+    let dumps = serial.take_disk_dumps();
+    let disk_write_back = if disk_writeback::run_allows_write_back(verdict) {
+        disk_writeback::write_back(dumps, &config.write_back)
+    } else {
+        disk_writeback::refuse_all(dumps, verdict)
+    };
     let outcome = RunOutcome {
         emulator: config.emulator,
         status,
-        verdict: judge(config.emulator, status, supervised.end),
-        serial: supervised.serial.text(),
+        verdict,
+        serial: serial.text(),
         exit_code,
         duration: supervised.duration,
         emulator_log,
+        disk_write_back,
     };
     // Removing the directory takes the image copy, Bochs' lock file, script and logs with it.
     dir.close()
@@ -178,6 +210,21 @@ mod tests {
     }
 
     #[test]
+    fn machine_memory_must_hold_the_vms_heap_and_ramdisk() {
+        let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/demo.toml");
+        let mut config = RunConfig::new(Emulator::Bochs)
+            .with_vm_config(&demo)
+            .expect("demo config");
+        assert!(validate(&config).is_ok(), "256 MiB hold two 32 MiB VMs");
+        config.memory_mib = 64;
+        let error = validate(&config).expect_err("two 32 MiB VMs and a 16 MiB heap");
+        assert!(
+            error.to_string().contains("at least 97 MiB are needed"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn serial_tail_returns_last_lines() {
         let outcome = RunOutcome {
             emulator: Emulator::Qemu,
@@ -187,6 +234,7 @@ mod tests {
             exit_code: Some(1),
             duration: Duration::from_millis(900),
             emulator_log: String::new(),
+            disk_write_back: Vec::new(),
         };
         assert_eq!(outcome.serial_tail(2), vec!["c", "HV-EXIT status=0"]);
         assert!(outcome.serial_contains("HV-EXIT"));

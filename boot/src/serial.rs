@@ -5,9 +5,16 @@
 //! Bochs COM1 file starts with one), carriage returns, and ANSI/VT100 escape sequences (OVMF
 //! clears the screen and sets colours on its serial console; ECMA-48 §5.4 gives their shape:
 //! `ESC [` parameters/intermediates, then one final byte 0x40..=0x7E).
+//!
+//! Every line also goes through a [`DumpCollector`]: the per-sector lines of a disk dump
+//! ([`crate::disk_writeback`]) are collected there and neither shown while streaming nor kept
+//! among the lines (a dump can be far larger than the log); its begin and end lines are. To
+//! decide that before a line is shown, a line that starts like [`DISK_LINE_PREFIX`] is held back
+//! until its end.
 
 use std::collections::VecDeque;
 
+use crate::disk_writeback::{DISK_LINE_PREFIX, DiskDump, DumpCollector, DumpError, LineKind};
 use crate::exit::parse_exit_line;
 
 /// ASCII escape, which starts a control sequence.
@@ -34,15 +41,29 @@ enum EscapeState {
     Csi(usize),
 }
 
+/// Whether the line being read is shown as it comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineEcho {
+    /// So far a prefix of [`DISK_LINE_PREFIX`]: held back.
+    Undecided,
+    /// A disk dump line: held back to its end.
+    Held,
+    /// Anything else: shown as it comes.
+    Shown,
+}
+
 /// Turns raw serial bytes into clean text lines and keeps the newest of them.
 #[derive(Debug)]
 pub struct SerialLog {
     state: EscapeState,
     partial: Vec<u8>,
+    echo: LineEcho,
+    held: Vec<u8>,
     lines: VecDeque<String>,
     kept_bytes: usize,
     dropped_lines: usize,
     exit_status: Option<u32>,
+    dumps: DumpCollector,
 }
 
 impl Default for SerialLog {
@@ -57,15 +78,19 @@ impl SerialLog {
         Self {
             state: EscapeState::Text,
             partial: Vec::new(),
+            echo: LineEcho::Undecided,
+            held: Vec::new(),
             lines: VecDeque::new(),
             kept_bytes: 0,
             dropped_lines: 0,
             exit_status: None,
+            dumps: DumpCollector::new(),
         }
     }
 
     /// Feeds raw bytes; returns the cleaned text that became visible (for streaming), including
-    /// newlines. Control sequences split across calls are handled.
+    /// newlines; disk dump sector lines never become visible. Control sequences split across
+    /// calls are handled.
     pub fn push(&mut self, bytes: &[u8]) -> String {
         let mut visible = Vec::with_capacity(bytes.len());
         for &byte in bytes {
@@ -73,16 +98,20 @@ impl SerialLog {
                 EscapeState::Text => match byte {
                     ESC => EscapeState::Escape,
                     b'\n' => {
-                        visible.push(b'\n');
-                        self.finish_line();
+                        let held = std::mem::take(&mut self.held);
+                        self.echo = LineEcho::Undecided;
+                        if self.finish_line() != LineKind::Sector {
+                            visible.extend_from_slice(&held);
+                            visible.push(b'\n');
+                        }
                         EscapeState::Text
                     }
                     0 | b'\r' => EscapeState::Text,
                     _ => {
-                        visible.push(byte);
                         if self.partial.len() < MAX_LINE_BYTES {
                             self.partial.push(byte);
                         }
+                        self.echo_byte(byte, &mut visible);
                         EscapeState::Text
                     }
                 },
@@ -97,12 +126,44 @@ impl SerialLog {
         String::from_utf8_lossy(&visible).into_owned()
     }
 
+    /// Shows `byte` of the current line (already in `partial`), or holds it back while the line
+    /// may be a disk dump line.
+    fn echo_byte(&mut self, byte: u8, visible: &mut Vec<u8>) {
+        let prefix = DISK_LINE_PREFIX.as_bytes();
+        if self.echo == LineEcho::Undecided {
+            self.echo = if self.partial.starts_with(prefix) {
+                LineEcho::Held
+            } else if prefix.starts_with(&self.partial) {
+                LineEcho::Undecided
+            } else {
+                visible.append(&mut self.held);
+                LineEcho::Shown
+            };
+        }
+        match self.echo {
+            LineEcho::Shown => visible.push(byte),
+            LineEcho::Undecided | LineEcho::Held => {
+                if self.held.len() < MAX_LINE_BYTES {
+                    self.held.push(byte);
+                }
+            }
+        }
+    }
+
     /// Ends the stream: an unterminated last line counts as a line.
     pub fn finish(&mut self) {
         if !self.partial.is_empty() {
             self.finish_line();
         }
+        self.held.clear();
+        self.echo = LineEcho::Undecided;
         self.state = EscapeState::Text;
+    }
+
+    /// The disk dumps seen so far, complete or not (see [`DumpCollector::finish`]); call after
+    /// [`SerialLog::finish`].
+    pub fn take_disk_dumps(&mut self) -> Vec<Result<DiskDump, DumpError>> {
+        self.dumps.finish()
     }
 
     /// The status of the last exit line seen, if any.
@@ -131,9 +192,15 @@ impl SerialLog {
         self.dropped_lines
     }
 
-    fn finish_line(&mut self) {
+    /// Takes the finished line: a disk dump's sector line goes to the dump collector only,
+    /// anything else is kept.
+    fn finish_line(&mut self) -> LineKind {
         let line = String::from_utf8_lossy(&self.partial).into_owned();
         self.partial.clear();
+        let kind = self.dumps.line(&line);
+        if kind == LineKind::Sector {
+            return kind;
+        }
         if let Some(status) = parse_exit_line(&line) {
             self.exit_status = Some(status);
         }
@@ -146,6 +213,7 @@ impl SerialLog {
             self.kept_bytes = self.kept_bytes.saturating_sub(old.len() + 1);
             self.dropped_lines = self.dropped_lines.saturating_add(1);
         }
+        kind
     }
 }
 
@@ -213,6 +281,44 @@ mod tests {
         }
         assert_eq!(log.dropped_lines(), 3);
         assert!(log.text().len() <= MAX_CAPTURE_BYTES);
+    }
+
+    #[test]
+    fn disk_dump_sector_lines_are_collected_but_neither_shown_nor_kept() {
+        let mut log = SerialLog::new();
+        let sector = format!("HV-DISK vm disk 0 {}", "00".repeat(512));
+        // FNV-1a 64 of sector number 0 (8 zero bytes) and 512 zero bytes.
+        let mut hash = crate::disk_writeback::Fnv1a::new();
+        hash.write(&[0; 8 + 512]);
+        let end = format!("HV-DISK vm disk end dirty=1 fnv1a={:016x}\n", hash.finish());
+        let mut shown = log.push(b"\0boot\nHV-DISK vm disk begin sectors=4 dirty=1\n");
+        // A sector line split across reads: nothing of it is shown.
+        let (first, second) = sector.split_at(20);
+        shown.push_str(&log.push(first.as_bytes()));
+        shown.push_str(&log.push(second.as_bytes()));
+        shown.push_str(&log.push(b"\nHV-EXIT status=0\n"));
+        shown.push_str(&log.push(end.as_bytes()));
+        assert_eq!(
+            shown,
+            format!("boot\nHV-DISK vm disk begin sectors=4 dirty=1\nHV-EXIT status=0\n{end}")
+        );
+        assert_eq!(log.text(), shown);
+        assert_eq!(log.exit_status(), Some(0));
+        log.finish();
+        let dumps = log.take_disk_dumps();
+        assert!(
+            matches!(dumps.as_slice(), [Ok(dump)] if dump.dirty.len() == 1 && dump.sectors == 4)
+        );
+    }
+
+    #[test]
+    fn lines_that_only_start_like_a_dump_line_are_shown_whole() {
+        let mut log = SerialLog::new();
+        assert_eq!(log.push(b"HV-D"), "");
+        assert_eq!(log.push(b"EBUG x"), "HV-DEBUG x");
+        assert_eq!(log.push(b"\nHV-DISKS\nH"), "\nHV-DISKS\n");
+        assert_eq!(log.push(b"\n"), "H\n");
+        assert_eq!(log.text(), "HV-DEBUG x\nHV-DISKS\nH\n");
     }
 
     #[test]

@@ -1,21 +1,25 @@
 //! One `[[vm.device]]` table into a [`DeviceDesc`]: the fields its kind and method need (and
 //! no others), numbers in range, the method fitting the kind, passthrough and mediation 1:1 onto
-//! a host device the hypervisor does not use, and mediation rules inside the device's ports.
-//! Checks that need the other devices (overlaps, IRQ sharing, host sharing) are in
-//! [`super::placement`].
+//! a host device the hypervisor does not use, mediation rules inside the device's ports, and a
+//! virtio device's PCI slot (1..=31; 00:00.0 is the host bridge) and disk image. Checks that need
+//! the other devices (overlaps, slots, IRQ sharing, host sharing) are in [`super::placement`].
 
-use devices::interface::{PortRange, Region};
+use devices::interface::{Bdf, PortRange, Region};
 use devices::uart16550::registers::PORT_COUNT as UART_PORT_COUNT;
 use devices::vm_config::resources::first_overlap;
 use devices::vm_config::{
-    Access, Action, DeviceDesc, DeviceKind, HYPERVISOR_OWNED, HostDevice, MAX_ISA_IRQ, Method,
-    PAGE_SIZE, PolicyRule, PortSpan,
+    Access, Action, DeviceDesc, DeviceKind, HYPERVISOR_OWNED, HostDevice, MAX_ISA_IRQ,
+    MIN_PCI_SLOT, Method, PAGE_SIZE, PolicyRule, PortSpan,
 };
 
 use super::describe::{host_text, region_text};
 use super::error::{Invalid, Problem};
 use super::file::{AccessName, ActionName, DeviceEntry, HostName, KindName, MethodName, RuleEntry};
+use super::guests::GuestFiles;
 use super::names::check_name;
+
+/// The `disk` field of a virtio-blk device.
+const DISK_FIELD: &str = "disk";
 
 /// Where the device is in the file: `vm[vm].device[index]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +52,7 @@ const fn kind_fields(kind: KindName) -> &'static [&'static str] {
         KindName::DebugExit => &["port"],
         KindName::TestDevice => &["base"],
         KindName::PortRange | KindName::MemoryRange => &["base", "len"],
+        KindName::VirtioBlk | KindName::VirtioConsole => &["slot"],
     }
 }
 
@@ -55,17 +60,19 @@ const fn kind_fields(kind: KindName) -> &'static [&'static str] {
 pub const fn location_field(kind: &DeviceKind) -> &'static str {
     match kind {
         DeviceKind::DebugExit { .. } => "port",
+        DeviceKind::VirtioBlk { .. } | DeviceKind::VirtioConsole { .. } => "slot",
         _ => "base",
     }
 }
 
 /// The entry's numeric fields with their names.
-fn numeric_fields(entry: &DeviceEntry) -> [(&'static str, Option<u64>); 4] {
+fn numeric_fields(entry: &DeviceEntry) -> [(&'static str, Option<u64>); 5] {
     [
         ("base", entry.base),
         ("irq", entry.irq),
         ("port", entry.port),
         ("len", entry.len),
+        ("slot", entry.slot),
     ]
 }
 
@@ -77,8 +84,11 @@ fn of_method(method: MethodName) -> String {
     format!("method {:?}", method.as_str())
 }
 
-/// Refuses a numeric field the kind does not have.
+/// Refuses a field the kind does not have.
 fn refuse_foreign_fields(at: DevicePath, entry: &DeviceEntry) -> Result<(), Invalid> {
+    if entry.disk.is_some() && entry.kind != KindName::VirtioBlk {
+        return Err(at.invalid(DISK_FIELD, Problem::NotAField { of: of_kind(entry) }));
+    }
     let wanted = kind_fields(entry.kind);
     match numeric_fields(entry)
         .into_iter()
@@ -125,6 +135,23 @@ fn isa_irq(at: DevicePath, value: u64) -> Result<u8, Invalid> {
         })
 }
 
+/// A PCI device number a configured device may take: [`MIN_PCI_SLOT`]..=[`Bdf::MAX_DEVICE`]
+/// (PCI Local Bus 3.0 §3.2.2.3.2: five device-number bits; 00:00.0 is the host bridge).
+fn pci_slot(at: DevicePath, value: u64) -> Result<u8, Invalid> {
+    u8::try_from(value)
+        .ok()
+        .filter(|slot| (MIN_PCI_SLOT..=Bdf::MAX_DEVICE).contains(slot))
+        .ok_or_else(|| {
+            at.invalid(
+                "slot",
+                Problem::OutOfRange {
+                    value: value.to_string(),
+                    range: "a PCI slot, 1..=31; slot 0 is the host bridge 00:00.0",
+                },
+            )
+        })
+}
+
 fn page_aligned(at: DevicePath, name: &str, value: u64) -> Result<u64, Invalid> {
     if !value.is_multiple_of(PAGE_SIZE) {
         return Err(at.invalid(name, Problem::Unaligned(value)));
@@ -132,8 +159,13 @@ fn page_aligned(at: DevicePath, name: &str, value: u64) -> Result<u64, Invalid> 
     Ok(value)
 }
 
-/// The kind with its numbers checked, and the guest resource it occupies.
-fn kind(at: DevicePath, entry: &DeviceEntry) -> Result<(DeviceKind, Region), Invalid> {
+/// The kind with its numbers checked (a disk image added to `files`), and the guest resource it
+/// occupies.
+fn kind(
+    at: DevicePath,
+    entry: &DeviceEntry,
+    files: &mut GuestFiles<'_>,
+) -> Result<(DeviceKind, Region), Invalid> {
     refuse_foreign_fields(at, entry)?;
     let field = |name| required(at, entry, name);
     let kind = match entry.kind {
@@ -155,9 +187,22 @@ fn kind(at: DevicePath, entry: &DeviceEntry) -> Result<(DeviceKind, Region), Inv
             base: page_aligned(at, "base", field("base")?)?,
             len: page_aligned(at, "len", field("len")?)?,
         },
+        KindName::VirtioBlk => {
+            let slot = pci_slot(at, field("slot")?)?;
+            let given = entry
+                .disk
+                .as_deref()
+                .ok_or_else(|| at.invalid(DISK_FIELD, Problem::Required { by: of_kind(entry) }))?;
+            let (disk, _, _) = files.add_disk(&format!("{}.{DISK_FIELD}", at.path()), given)?;
+            DeviceKind::VirtioBlk { slot, disk }
+        }
+        KindName::VirtioConsole => DeviceKind::VirtioConsole {
+            slot: pci_slot(at, field("slot")?)?,
+        },
     };
     let what = match entry.kind {
         KindName::TestDevice | KindName::MemoryRange => "memory",
+        KindName::VirtioBlk | KindName::VirtioConsole => "PCI address",
         _ => "ports",
     };
     let region = kind
@@ -170,7 +215,7 @@ fn kind(at: DevicePath, entry: &DeviceEntry) -> Result<(DeviceKind, Region), Inv
 fn host_device(
     at: DevicePath,
     entry: &DeviceEntry,
-    kind: DeviceKind,
+    kind: &DeviceKind,
 ) -> Result<HostDevice, Invalid> {
     let wrong = |reason| at.invalid("host", Problem::WrongHost { reason });
     match (entry.host, kind) {
@@ -181,14 +226,20 @@ fn host_device(
             Ok(HostDevice::Com2)
         }
         (Some(HostName::Ports), DeviceKind::Uart16550 { base, .. }) => Ok(HostDevice::Ports {
-            base,
+            base: *base,
             len: UART_PORT_COUNT,
         }),
         (Some(HostName::Ports) | None, DeviceKind::PortRange { base, len }) => {
-            Ok(HostDevice::Ports { base, len })
+            Ok(HostDevice::Ports {
+                base: *base,
+                len: *len,
+            })
         }
         (Some(HostName::Memory) | None, DeviceKind::MemoryRange { base, len }) => {
-            Ok(HostDevice::Memory { base, len })
+            Ok(HostDevice::Memory {
+                base: *base,
+                len: *len,
+            })
         }
         (None, _) => Err(at.invalid(
             "host",
@@ -276,7 +327,7 @@ fn rule(
 fn method(
     at: DevicePath,
     entry: &DeviceEntry,
-    kind: DeviceKind,
+    kind: &DeviceKind,
     region: Region,
 ) -> Result<Method, Invalid> {
     let name = entry.method;
@@ -290,6 +341,13 @@ fn method(
     }
     let mismatch = |reason| at.invalid("method", Problem::MethodMismatch { reason });
     match name {
+        MethodName::HostBacked | MethodName::Passthrough | MethodName::Mediated
+            if kind.is_pci() =>
+        {
+            Err(mismatch(
+                "virtio devices exist only as this hypervisor's models: use method \"emulated\"",
+            ))
+        }
         MethodName::Emulated => {
             if entry.host.is_some() {
                 return Err(at.invalid(
@@ -370,7 +428,7 @@ fn method(
             }
             if host_region != region {
                 return Err(at.invalid(
-                    location_field(&kind),
+                    location_field(kind),
                     Problem::NotIdentity {
                         method: name.noun(),
                         guest: region_text(&region),
@@ -404,11 +462,16 @@ fn method(
     }
 }
 
-/// The device an entry describes, and the guest resource it occupies.
-pub fn device(at: DevicePath, entry: &DeviceEntry) -> Result<(DeviceDesc, Region), Invalid> {
+/// The device an entry describes (its disk image, if any, added to `files`), and the guest
+/// resource it occupies.
+pub fn device(
+    at: DevicePath,
+    entry: &DeviceEntry,
+    files: &mut GuestFiles<'_>,
+) -> Result<(DeviceDesc, Region), Invalid> {
     check_name(&entry.name).map_err(|problem| at.invalid("name", problem))?;
-    let (kind, region) = kind(at, entry)?;
-    let method = method(at, entry, kind, region)?;
+    let (kind, region) = kind(at, entry, files)?;
+    let method = method(at, entry, &kind, region)?;
     Ok((
         DeviceDesc {
             name: entry.name.clone(),

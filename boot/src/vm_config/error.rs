@@ -275,4 +275,88 @@ pub enum Problem {
     /// A guest file name that cannot be a ramdisk member.
     #[error("{0:?} is not UTF-8")]
     FileNameNotUtf8(PathBuf),
+    /// ACPI tables asked for without the APICs they describe.
+    #[error("ACPI tables need `apic = true` (the MADT describes the local APIC and I/O APIC)")]
+    AcpiNeedsApic,
+    /// `debian:NAME` with an unknown name.
+    #[error("unknown Debian guest file {name:?} (there are: {known})")]
+    UnknownDebianFile {
+        /// The name asked for.
+        name: String,
+        /// The names there are, comma-separated.
+        known: String,
+    },
+    /// A `debian:` file could not be fetched or built.
+    #[error("Debian guest file {name:?}: {message}")]
+    DebianFile {
+        /// The name asked for.
+        name: String,
+        /// Why it failed (the fetch error names the command that does it by hand).
+        message: String,
+    },
+    /// A disk image whose size is not a non-zero whole number of sectors, or too large.
+    #[error(
+        "disk image {} is {size} bytes: a disk must be a non-zero multiple of {sector} bytes, at most {max} bytes (1 GiB)",
+        path.display(),
+        sector = super::disks::SECTOR_BYTES,
+        max = super::disks::MAX_DISK_BYTES
+    )]
+    BadDiskSize {
+        /// The disk image.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// A disk named by `builtin:` or `debian:` rather than by path.
+    #[error(
+        "{given:?} is a file this tool provides: a disk image is a path relative to the configuration (the guest's writes go back into it)"
+    )]
+    DiskNotAPath {
+        /// As written.
+        given: String,
+    },
+    /// A file given as a disk that is already a disk or guest file of this configuration.
+    #[error(
+        "{} is already used by {first}; a disk image belongs to one device (what the guest writes is written back into it)",
+        path.display()
+    )]
+    DiskInUse {
+        /// The file.
+        path: PathBuf,
+        /// The field that named it first.
+        first: String,
+    },
+    /// The disks do not fit the largest hypervisor heap (the kernel keeps each disk there).
+    #[error(
+        "the disks so far need a {needed} MiB hypervisor heap ({base} MiB + {disks} MiB of disks + {headroom} MiB), more than heap_mib allows ({max} MiB)",
+        base = super::disks::DEFAULT_HEAP_MIB,
+        headroom = super::disks::HEAP_HEADROOM_MIB,
+        max = super::disks::MAX_HEAP_MIB
+    )]
+    DisksTooBig {
+        /// The heap the disks need, in MiB.
+        needed: u64,
+        /// The disks' total size, in MiB (rounded up).
+        disks: u64,
+    },
+    /// Two PCI devices of one VM in one slot.
+    #[error("slot {slot} is already taken by {other}")]
+    SlotTaken {
+        /// The PCI device number.
+        slot: u8,
+        /// The other device (path and name).
+        other: String,
+    },
+    /// A non-PCI device on the ISA line a PCI device's INTx pin drives.
+    #[error(
+        "IRQ {irq} is the INTx line of {other} (PCI {bdf}, pin INTA# through the PIRQ swizzle); use another line"
+    )]
+    PciIrq {
+        /// The line.
+        irq: u8,
+        /// The PCI device (path and name).
+        other: String,
+        /// Its PCI address.
+        bdf: String,
+    },
 }

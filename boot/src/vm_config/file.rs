@@ -7,8 +7,13 @@
 //! name = "left"              # 1-32 of A-Z a-z 0-9 _ -
 //! ram_mib = 32               # even, 2..=2048; default 32
 //! vcpus = 1                  # default 1 (the only count supported yet)
+//! apic = false               # a local APIC and an I/O APIC besides the 8259A pair; default false
+//! acpi = false               # ACPI tables (RSDP, XSDT, FADT, DSDT, MADT); needs apic; default false
 //! elf = "builtin:hello"      # or realmode = { file = "boot.bin", load_address = 0x7c00 }
 //!                            # or linux = { kernel = "bzImage", initrd = "initrd", cmdline = "" }
+//!                            # (kernel = "debian:kernel", initrd = "debian:shell-initramfs": Debian's
+//!                            # cloud kernel and a busybox shell initramfs, fetched and built into
+//!                            # the guest cache)
 //!
 //! [[vm.device]]
 //! name = "com1"
@@ -30,6 +35,19 @@
 //!   { ports = [0x2f8, 0x2f8], access = "write", action = "allow" },
 //!   { ports = [0x2f9, 0x2ff], access = "both", action = "rewrite", and_mask = 0x0f, or_value = 0 },
 //! ]                          # first match wins; no match denies
+//!
+//! [[vm.device]]
+//! name = "disk"
+//! kind = "virtio-blk"        # legacy virtio-pci block device at PCI 00:<slot>.0
+//! slot = 3                   # PCI device number 1..=31 (0 is the host bridge), one per VM
+//! disk = "disk.img"          # relative to this file: a whole number of 512-byte sectors, <= 1 GiB;
+//!                            # what the guest writes is written back into it after the run
+//!
+//! [[vm.device]]
+//! name = "hvc"
+//! kind = "virtio-console"    # legacy virtio-pci console (Linux: /dev/hvc0), output tagged [vm]
+//! slot = 4                   # virtio devices are method "emulated" only; INTx pin A drives
+//!                            # ISA line 10 or 11 (PIRQ swizzle), which no other device may use
 //!
 //! [[vm.cpuid]]
 //! leaf = 0x40000000          # subleaf = N to match one sub-leaf only
@@ -75,6 +93,12 @@ pub struct VmEntry {
     /// vCPUs.
     #[serde(default = "default_vcpus")]
     pub vcpus: u32,
+    /// A local APIC and an I/O APIC besides the 8259A pair.
+    #[serde(default)]
+    pub apic: bool,
+    /// ACPI tables describing the machine (needs `apic`).
+    #[serde(default)]
+    pub acpi: bool,
     /// A 64-bit ELF guest: a path relative to the file, or `builtin:NAME`.
     pub elf: Option<String>,
     /// A real-mode guest.
@@ -126,6 +150,10 @@ pub enum KindName {
     PortRange,
     /// `memory-range`.
     MemoryRange,
+    /// `virtio-blk`.
+    VirtioBlk,
+    /// `virtio-console`.
+    VirtioConsole,
 }
 
 impl KindName {
@@ -137,6 +165,8 @@ impl KindName {
             KindName::TestDevice => "test-device",
             KindName::PortRange => "port-range",
             KindName::MemoryRange => "memory-range",
+            KindName::VirtioBlk => "virtio-blk",
+            KindName::VirtioConsole => "virtio-console",
         }
     }
 }
@@ -208,6 +238,10 @@ pub struct DeviceEntry {
     pub port: Option<u64>,
     /// Number of ports (port-range) or bytes (memory-range).
     pub len: Option<u64>,
+    /// PCI device number on bus 0 (virtio-blk, virtio-console).
+    pub slot: Option<u64>,
+    /// The disk image, a path relative to the file (virtio-blk).
+    pub disk: Option<String>,
     /// How it is built.
     #[serde(default)]
     pub method: MethodName,

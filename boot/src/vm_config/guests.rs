@@ -1,14 +1,18 @@
-//! Guest files: resolving what a configuration names (`builtin:NAME` or a path relative to the
-//! configuration file's directory) to a host file, and giving each distinct file one ramdisk
-//! member name.
+//! Guest files: resolving what a configuration names (`builtin:NAME`, `debian:NAME` or a path
+//! relative to the configuration file's directory) to a host file, and giving each distinct file
+//! one ramdisk member name. Disk images of virtio-blk devices are packed the same way, but a file
+//! that is a disk belongs to that one device alone.
 //!
 //! Built-in guests are the binaries of the `tests/guests` crate, which Cargo builds as artifacts
-//! of this crate ([`BUILT_IN_GUESTS`]); `builtin:hello` is the `hello` guest.
+//! of this crate ([`BUILT_IN_GUESTS`]); `builtin:hello` is the `hello` guest. `debian:kernel` and
+//! `debian:shell-initramfs` are fetched and built into the Linux guest cache ([`super::debian`]).
 
 use std::path::{Path, PathBuf};
 
 use devices::vm_config::{MAX_FILE_NAME_LEN, RAMDISK_MEMBER};
 
+use super::debian::{self, DEBIAN_PREFIX};
+use super::disks::disk_size;
 use super::error::{Invalid, Problem};
 use super::names::check_name;
 use crate::ramdisk::CMDLINE_MEMBER;
@@ -47,24 +51,29 @@ pub const BUILT_IN_GUESTS: &[(&str, &str)] = &[
     ("ioapic_route", env!("CARGO_BIN_FILE_GUESTS_ioapic_route")),
 ];
 
-/// Where built-in guests are looked up.
+/// Where built-in guests and Debian guest files are looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Builtins {
     guests: Vec<(String, PathBuf)>,
+    linux_cache: PathBuf,
 }
 
 impl Builtins {
-    /// The guests Cargo built for this tool.
+    /// The guests Cargo built for this tool; Debian files in the default guest cache
+    /// ([`crate::linux::default_cache_dir`]).
     pub fn cargo() -> Self {
         let guests = BUILT_IN_GUESTS
             .iter()
             .map(|(name, path)| (name.to_string(), PathBuf::from(path)))
             .collect();
-        Builtins { guests }
+        Builtins {
+            guests,
+            linux_cache: crate::linux::default_cache_dir(),
+        }
     }
 
     /// The guests in `dir`: its files without an extension (Cargo's `.d` files are not
-    /// guests). Tests use their own folders.
+    /// guests); Debian files in `dir/guest-cache`. Tests use their own folders.
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let guests = std::fs::read_dir(&dir)
@@ -74,7 +83,16 @@ impl Builtins {
             .filter(|entry| entry.path().is_file() && entry.path().extension().is_none())
             .filter_map(|entry| Some((entry.file_name().into_string().ok()?, entry.path())))
             .collect();
-        Builtins { guests }
+        Builtins {
+            guests,
+            linux_cache: dir.join(crate::linux::cache::CACHE_DIR_NAME),
+        }
+    }
+
+    /// Looks Debian guest files up in the guest cache `dir` (builder style).
+    pub fn with_linux_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.linux_cache = dir.into();
+        self
     }
 
     /// The built-in guest `name`, if there is one.
@@ -94,12 +112,25 @@ impl Builtins {
     }
 }
 
+/// One packed file.
+#[derive(Debug)]
+struct Member {
+    /// Its ramdisk member name.
+    name: String,
+    /// The host file.
+    path: PathBuf,
+    /// The field that named it first.
+    first: String,
+    /// Whether it is a device's disk image.
+    disk: bool,
+}
+
 /// The guest files of a configuration, by ramdisk member name.
 #[derive(Debug)]
 pub struct GuestFiles<'a> {
     config_dir: &'a Path,
     builtins: &'a Builtins,
-    members: Vec<(String, PathBuf)>,
+    members: Vec<Member>,
 }
 
 /// Whether `name` can be a member the kernel finds a guest under.
@@ -124,48 +155,86 @@ impl<'a> GuestFiles<'a> {
     /// Resolves `given` (from field `field`) and returns its member name and host path; the
     /// same host file always gets the same member.
     pub fn add(&mut self, field: &str, given: &str) -> Result<(String, PathBuf), Invalid> {
+        self.add_as(field, given, false)
+    }
+
+    /// Resolves the disk image `given` (from field `field`, a path relative to the
+    /// configuration) and returns its member name, host path and size; the file must be a
+    /// whole number of sectors ([`super::disks`]) and named by no other field.
+    pub fn add_disk(
+        &mut self,
+        field: &str,
+        given: &str,
+    ) -> Result<(String, PathBuf, u64), Invalid> {
+        if given.starts_with(BUILTIN_PREFIX) || given.starts_with(DEBIAN_PREFIX) {
+            return Err(Invalid {
+                field: field.to_string(),
+                problem: Problem::DiskNotAPath {
+                    given: given.to_string(),
+                },
+            });
+        }
+        let (member, path) = self.add_as(field, given, true)?;
+        let size = disk_size(&path).map_err(|problem| Invalid {
+            field: field.to_string(),
+            problem,
+        })?;
+        Ok((member, path, size))
+    }
+
+    fn add_as(
+        &mut self,
+        field: &str,
+        given: &str,
+        disk: bool,
+    ) -> Result<(String, PathBuf), Invalid> {
         let invalid = |problem| Invalid {
             field: field.to_string(),
             problem,
         };
-        let (preferred, path) = match given.strip_prefix(BUILTIN_PREFIX) {
-            Some(name) => {
-                let path = self.builtins.find(name).ok_or_else(|| {
-                    invalid(Problem::UnknownBuiltin {
-                        name: name.to_string(),
-                        known: self.builtins.names().join(", "),
-                    })
-                })?;
-                (name.to_string(), path)
+        let (preferred, path) = if let Some(name) = given.strip_prefix(BUILTIN_PREFIX) {
+            let path = self.builtins.find(name).ok_or_else(|| {
+                invalid(Problem::UnknownBuiltin {
+                    name: name.to_string(),
+                    known: self.builtins.names().join(", "),
+                })
+            })?;
+            (name.to_string(), path)
+        } else if let Some(name) = given.strip_prefix(DEBIAN_PREFIX) {
+            debian::resolve(&self.builtins.linux_cache, name).map_err(invalid)?
+        } else {
+            let path = self.config_dir.join(given);
+            if !path.is_file() {
+                return Err(invalid(Problem::MissingFile {
+                    given: given.to_string(),
+                    resolved: path,
+                }));
             }
-            None => {
-                let path = self.config_dir.join(given);
-                if !path.is_file() {
-                    return Err(invalid(Problem::MissingFile {
-                        given: given.to_string(),
-                        resolved: path,
-                    }));
-                }
-                let name = path
-                    .file_name()
-                    .map(|name| {
-                        name.to_str()
-                            .ok_or_else(|| Problem::FileNameNotUtf8(path.clone()))
-                    })
-                    .transpose()
-                    .map_err(invalid)?
-                    .unwrap_or_default()
-                    .to_string();
-                (name, path)
-            }
+            let name = path
+                .file_name()
+                .map(|name| {
+                    name.to_str()
+                        .ok_or_else(|| Problem::FileNameNotUtf8(path.clone()))
+                })
+                .transpose()
+                .map_err(invalid)?
+                .unwrap_or_default()
+                .to_string();
+            (name, path)
         };
         let identity = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if let Some((member, _)) = self.members.iter().find(|(_, known)| {
-            std::fs::canonicalize(known).unwrap_or_else(|_| known.clone()) == identity
+        if let Some(known) = self.members.iter().find(|known| {
+            std::fs::canonicalize(&known.path).unwrap_or_else(|_| known.path.clone()) == identity
         }) {
-            return Ok((member.clone(), path));
+            if disk || known.disk {
+                return Err(invalid(Problem::DiskInUse {
+                    path,
+                    first: known.first.clone(),
+                }));
+            }
+            return Ok((known.name.clone(), path));
         }
-        let taken = |name: &str| self.members.iter().any(|(member, _)| member == name);
+        let taken = |name: &str| self.members.iter().any(|member| member.name == name);
         let member = if usable_member(&preferred) && !taken(&preferred) {
             preferred
         } else {
@@ -174,13 +243,21 @@ impl<'a> GuestFiles<'a> {
                 .find(|name| !taken(name))
                 .unwrap_or_default()
         };
-        self.members.push((member.clone(), path.clone()));
+        self.members.push(Member {
+            name: member.clone(),
+            path: path.clone(),
+            first: field.to_string(),
+            disk,
+        });
         Ok((member, path))
     }
 
     /// The members, in the order first named.
     pub fn into_members(self) -> Vec<(String, PathBuf)> {
         self.members
+            .into_iter()
+            .map(|member| (member.name, member.path))
+            .collect()
     }
 }
 

@@ -7,13 +7,15 @@
 //! - validation ([`validate`]): each VM ([`vm`]) and device ([`device`]) on its own, then the
 //!   devices of a VM together and the host devices across VMs ([`placement`]). Every refusal is
 //!   an [`Invalid`] naming the field path (`vm[1].device[0].base`) and a typed [`Problem`].
-//! - [`guests`]: guest files, `builtin:NAME` or paths relative to the configuration file's
-//!   directory, each given one ramdisk member name.
+//! - [`guests`]: guest files, `builtin:NAME`, `debian:NAME` ([`debian`]) or paths relative to
+//!   the configuration file's directory, each given one ramdisk member name; disk images of
+//!   virtio-blk devices likewise, sized and checked against the hypervisor heap by [`disks`].
 //!
 //! # What is refused
 //! Names that are not 1–32 of `A-Z a-z 0-9 _ -` or repeat; RAM that is odd or outside
-//! 2..=2048 MiB; vCPU counts other than 1; none or several guests, or a guest file that does not
-//! exist; a real-mode image outside 0x500..0xA0000; fields a device's kind, method or action
+//! 2..=2048 MiB; vCPU counts other than 1; `acpi` without `apic`; none or several guests, or a
+//! guest file that does not exist; an unknown `builtin:` or `debian:` name; a real-mode image
+//! outside 0x500..0xA0000; fields a device's kind, method or action
 //! does not have, and missing ones it needs; a method that cannot build the kind; a host device
 //! passed through or mediated to more than one device (host-backed sharing is allowed);
 //! passthrough or mediation of host resources the hypervisor uses
@@ -22,10 +24,17 @@
 //! the host's (they are mapped 1:1); overlapping resources within a VM (two devices, a device and
 //! an always-present PC device, an MMIO device and RAM); an IRQ line used twice or used by the
 //! PC devices; mediation rules outside the device's ports; CPUID overrides for the same leaf
-//! twice or offering VMX; more than the caps of [`devices::vm_config::limits`].
+//! twice or offering VMX; a PCI slot outside 1..=31 (0 is the host bridge) or taken twice in a
+//! VM; a virtio device with a method other than emulated; a device on the ISA line (10 or 11)
+//! a PCI device's INTx pin drives; a disk image that is missing, empty, not a whole number of
+//! 512-byte sectors, over 1 GiB, named by `builtin:`/`debian:` or used twice; disks that together
+//! need more than the largest hypervisor heap; more than the caps of
+//! [`devices::vm_config::limits`].
 
+pub mod debian;
 pub mod describe;
 pub mod device;
+pub mod disks;
 pub mod error;
 pub mod file;
 pub mod guests;
@@ -40,12 +49,15 @@ mod tests_devices;
 #[cfg(test)]
 mod tests_files;
 #[cfg(test)]
+mod tests_virtio;
+#[cfg(test)]
 mod tests_vms;
 
 use std::path::{Path, PathBuf};
 
 use devices::vm_config::{Machine, check_limits};
 
+pub use disks::Disk;
 pub use error::{ConfigError, Invalid, Problem};
 pub use file::ConfigFile;
 pub use guests::{BUILTIN_PREFIX, Builtins, GuestFiles};
@@ -92,7 +104,9 @@ pub fn validate(
         field: limit.path(),
         problem: Problem::Limit(limit),
     })?;
-    Ok((machine, files.into_members()))
+    let members = files.into_members();
+    disks::check_heap(&disks::disks(&machine, &members))?;
+    Ok((machine, members))
 }
 
 /// Reads, parses and validates the configuration file at `path` with the built-in guests Cargo

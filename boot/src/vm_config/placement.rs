@@ -1,9 +1,13 @@
-//! Checks across devices: within one VM, no two devices of one name, no two devices (or a device and an always-present PC
-//! device, or guest RAM) on the same resources and no shared interrupt line; across the whole
-//! machine, a host device passed through or mediated belongs to one device of one VM, while
-//! host-backed devices may share one (that is what the method is for).
+//! Checks across devices: within one VM, no two devices of one name, no two devices (or a
+//! device and an always-present PC device, or guest RAM) on the same resources or PCI slot, no
+//! shared interrupt line, and no device on the ISA line a PCI device's INTx pin drives (PCI
+//! interrupts are level-triggered and shareable among PCI functions, but an edge-triggered ISA
+//! device on the same line would lose interrupts); across the whole machine, a host device
+//! passed through or mediated belongs to one device of one VM, while host-backed devices may
+//! share one (that is what the method is for).
 
-use devices::interface::Region;
+use devices::interface::{Bdf, Region};
+use devices::pci::{DEFAULT_PIRQ_LINES, InterruptPin, intx_line};
 use devices::vm_config::resources::first_overlap;
 use devices::vm_config::{DeviceDesc, DeviceKind, Machine, Method, PC_PLATFORM, PC_PLATFORM_IRQS};
 
@@ -74,6 +78,21 @@ pub fn check_vm(vm: usize, ram_mib: u32, devices: &[(DeviceDesc, Region)]) -> Re
             .enumerate()
             .find(|(_, (_, other_region))| other_region.overlaps(region))
         {
+            if let Region::Pci(bdf) = region {
+                return Err(at.invalid(
+                    place,
+                    Problem::SlotTaken {
+                        slot: bdf.device(),
+                        other: device_text(
+                            DevicePath {
+                                vm,
+                                index: other_index,
+                            },
+                            other,
+                        ),
+                    },
+                ));
+            }
             return Err(at.invalid(
                 place,
                 Problem::OverlapsDevice {
@@ -92,6 +111,30 @@ pub fn check_vm(vm: usize, ram_mib: u32, devices: &[(DeviceDesc, Region)]) -> Re
         let DeviceKind::Uart16550 { irq, .. } = device.kind else {
             continue;
         };
+        if let Some((pci_index, pci, bdf)) = devices
+            .iter()
+            .enumerate()
+            .filter_map(|(pci_index, (pci, region))| match region {
+                Region::Pci(bdf) if pci.kind.is_pci() => Some((pci_index, pci, *bdf)),
+                _ => None,
+            })
+            .find(|(_, _, bdf)| pci_isa_line(*bdf) == Some(irq))
+        {
+            return Err(at.invalid(
+                "irq",
+                Problem::PciIrq {
+                    irq,
+                    other: device_text(
+                        DevicePath {
+                            vm,
+                            index: pci_index,
+                        },
+                        pci,
+                    ),
+                    bdf: bdf.to_string(),
+                },
+            ));
+        }
         if let Some((_, platform)) = PC_PLATFORM_IRQS.iter().find(|(line, _)| *line == irq) {
             return Err(at.invalid(
                 "irq",
@@ -114,6 +157,12 @@ pub fn check_vm(vm: usize, ram_mib: u32, devices: &[(DeviceDesc, Region)]) -> Re
         }
     }
     Ok(())
+}
+
+/// The ISA line the INTx pin A of PCI function `bdf` drives (the hypervisor wires every
+/// configured PCI function's pin A through the default PIRQ routing).
+pub fn pci_isa_line(bdf: Bdf) -> Option<u8> {
+    intx_line(bdf, InterruptPin::IntA, DEFAULT_PIRQ_LINES).map(|line| line.0)
 }
 
 /// A device using a host device.

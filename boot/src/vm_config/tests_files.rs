@@ -127,6 +127,30 @@ fn demo_config_runs_hello_in_two_vms_sharing_com1() {
 }
 
 #[test]
+fn linux_config_boots_the_debian_kernel_and_shell_from_the_guest_cache() {
+    let fixture = Fixture::new().with_fake_linux_cache();
+    let (machine, files) =
+        load_config_with(&example("linux.toml"), fixture.builtins()).expect("linux config");
+    let vm = &machine.vms[0];
+    assert_eq!((vm.name.as_str(), vm.ram_mib), ("debian", 256));
+    assert_eq!(
+        vm.guest,
+        Guest::Linux {
+            kernel: "debian.bzimage".into(),
+            initrd: Some("debian.initrd".into()),
+            cmdline: "console=ttyS0".into(),
+        }
+    );
+    assert!(matches!(
+        vm.devices.as_slice(),
+        [device] if device.kind == devices::vm_config::DeviceKind::Uart16550 { base: 0x3f8, irq: 4 }
+            && device.method == Method::Emulated
+    ));
+    let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["debian.bzimage", "debian.initrd"]);
+}
+
+#[test]
 fn four_methods_config_uses_every_method() {
     let (machine, _) = load_config(&example("four-methods.toml")).expect("four-methods config");
     let mut methods: Vec<&str> = machine

@@ -1,6 +1,6 @@
-//! One `[[vm]]` table into a [`VmDesc`]: name, RAM, vCPUs, exactly one guest (its files
-//! resolved), its devices (each checked by [`super::device`], then together by
-//! [`super::placement`]) and its CPUID overrides.
+//! One `[[vm]]` table into a [`VmDesc`]: name, RAM, vCPUs, the APIC and ACPI switches (ACPI
+//! needs the APICs its MADT describes), exactly one guest (its files resolved), its devices (each
+//! checked by [`super::device`], then together by [`super::placement`]) and its CPUID overrides.
 
 use devices::vm_config::{
     CpuidOverride, Guest, MAX_RAM_MIB, MIN_RAM_MIB, RAM_GRANULE_MIB, REAL_MODE_END,
@@ -166,6 +166,9 @@ pub fn vm(index: usize, entry: &VmEntry, files: &mut GuestFiles<'_>) -> Result<V
             Problem::UnsupportedVcpus(entry.vcpus),
         ));
     }
+    if entry.acpi && !entry.apic {
+        return Err(invalid(index, "acpi", Problem::AcpiNeedsApic));
+    }
     let guest = guest(index, entry, files)?;
     let placed = entry
         .device
@@ -178,6 +181,7 @@ pub fn vm(index: usize, entry: &VmEntry, files: &mut GuestFiles<'_>) -> Result<V
                     index: number,
                 },
                 device_entry,
+                files,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -186,6 +190,8 @@ pub fn vm(index: usize, entry: &VmEntry, files: &mut GuestFiles<'_>) -> Result<V
         name: entry.name.clone(),
         ram_mib: entry.ram_mib,
         vcpus: entry.vcpus,
+        apic: entry.apic,
+        acpi: entry.acpi,
         guest,
         devices: placed.into_iter().map(|(desc, _)| desc).collect(),
         cpuid_overrides: cpuid(index, &entry.cpuid)?,
