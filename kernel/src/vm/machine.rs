@@ -20,8 +20,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use devices::bus::{Bus, BusError};
 use devices::acpi_pm::AcpiPm;
+use devices::bus::{Bus, BusError};
 use devices::debug_exit::DebugExit;
 use devices::i8042::I8042;
 use devices::interface::Bdf;
