@@ -4,6 +4,7 @@
 
 use crate::bus::accounting::{Ledger, Limits};
 use crate::bus::claims::{ClaimMaps, Owner};
+use crate::bus::irq_lines::IrqLines;
 use crate::bus::services::VmServices;
 use crate::bus::timers::TimerTable;
 use crate::interface::{
@@ -19,6 +20,7 @@ pub(crate) struct BusContext<'a> {
     pub(crate) ledger: &'a mut Ledger,
     pub(crate) claims: &'a mut ClaimMaps,
     pub(crate) timers: &'a mut TimerTable,
+    pub(crate) irq_lines: &'a mut IrqLines,
     pub(crate) limits: &'a Limits,
     pub(crate) next_allocation: &'a mut u64,
 }
@@ -38,8 +40,15 @@ impl DeviceContext for BusContext<'_> {
         self.services.dma_write(gpa, data)
     }
 
+    /// The line is the wired OR of every device driving it ([`IrqLines`]).
     fn set_irq(&mut self, line: IrqLine, level: bool) -> Result<(), IrqError> {
-        self.services.set_irq(line, level)
+        let combined = self.irq_lines.drive(self.slot, line, level);
+        let result = self.services.set_irq(line, combined);
+        if result.is_err() {
+            // A line the VM does not have: nothing is driven.
+            self.irq_lines.drive(self.slot, line, false);
+        }
+        result
     }
 
     fn signal_msi(&mut self, msg: MsiMessage) -> Result<(), IrqError> {

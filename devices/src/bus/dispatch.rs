@@ -358,6 +358,7 @@ impl Bus {
             slots,
             claims,
             timers,
+            irq_lines,
             limits,
             next_allocation,
             counters,
@@ -384,6 +385,7 @@ impl Bus {
             ledger: &mut occupant.ledger,
             claims,
             timers,
+            irq_lines,
             limits,
             next_allocation,
         };

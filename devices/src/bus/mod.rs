@@ -37,6 +37,7 @@ mod accounting;
 mod claims;
 mod context;
 mod dispatch;
+mod irq_lines;
 mod pci_access;
 mod services;
 mod timers;
@@ -63,6 +64,7 @@ pub use services::VmServices;
 use accounting::Ledger;
 use claims::{ClaimMaps, Owner};
 use context::BusContext;
+use irq_lines::IrqLines;
 use timers::TimerTable;
 
 use crate::interface::{
@@ -169,6 +171,7 @@ pub struct Bus {
     slots: Vec<Slot>,
     claims: ClaimMaps,
     timers: TimerTable,
+    irq_lines: IrqLines,
     limits: Limits,
     next_allocation: u64,
     counters: Counters,
@@ -198,6 +201,7 @@ impl Bus {
             slots: Vec::new(),
             claims: ClaimMaps::new(),
             timers: TimerTable::new(),
+            irq_lines: IrqLines::default(),
             limits,
             next_allocation: 0,
             counters: Counters::default(),
@@ -521,6 +525,7 @@ impl Bus {
             slots,
             claims,
             timers,
+            irq_lines,
             limits,
             next_allocation,
             ..
@@ -532,6 +537,7 @@ impl Bus {
             ledger: &mut occupant.ledger,
             claims,
             timers,
+            irq_lines,
             limits,
             next_allocation,
         };
@@ -556,6 +562,10 @@ impl Bus {
             let _ = self.claims.remove(*region, owner);
         }
         self.timers.disconnect_all(slot);
+        for line in self.irq_lines.release(slot) {
+            // The line exists: the device drove it through `set_irq`, which checked it.
+            let _ = services.set_irq(line, false);
+        }
         for (&section, &entered) in &occupant.ledger.sections {
             // Errors here mean the VMM already dropped the section; nothing is left to release.
             if entered {

@@ -404,3 +404,37 @@ fn a_device_that_frees_everything_leaves_a_zero_ledger_on_removal() {
     assert!(removed.leaked.is_empty());
     assert!(bus.total_holdings().is_empty());
 }
+
+/// Two devices on one line: the line is their wired OR, and removing a device releases what it
+/// still drove.
+#[test]
+fn a_shared_line_is_the_or_of_its_drivers_and_removal_releases_it() {
+    let mut vm = FakeContext::new();
+    let mut bus = Bus::new(Limits::DEFAULT);
+    let mut ids = Vec::new();
+    for (index, port) in [(0u8, 0x500u16), (1, 0x501)] {
+        let (mut probe, _) = Probe::new(index, &[Region::Pio(PortRange::single(port))]);
+        probe.on_write = Some(Box::new(move |ctx: &mut dyn DeviceContext| {
+            // Odd ports assert, even ports deassert.
+            ctx.set_irq(IrqLine(11), port % 2 == 1)
+                .map_err(|error| crate::interface::DeviceError::Config(alloc::format!("{error:?}")))
+        }));
+        let id = bus.register(&mut vm, Box::new(probe)).unwrap();
+        bus.power_on(&mut vm, id).unwrap();
+        ids.push(id);
+    }
+    let (first, second) = (ids[0], ids[1]);
+    let line = |level| IrqEvent::Line {
+        line: IrqLine(11),
+        level,
+    };
+    // The second device (port 0x501) asserts; the first (0x500) deasserts: the line stays high.
+    bus.pio_write(&mut vm, 0x501, &[1]);
+    bus.pio_write(&mut vm, 0x500, &[1]);
+    assert_eq!(vm.irq_events(), [line(true), line(true)]);
+    // Removing the asserting device releases the line.
+    bus.power_off(&mut vm, second).unwrap();
+    bus.remove(&mut vm, second).unwrap();
+    assert_eq!(vm.irq_events().last(), Some(&line(false)));
+    assert!(bus.state(first).is_ok());
+}

@@ -15,11 +15,16 @@
 //!   (reads idle: a message is delivered at once) and remote IRR are read only; reserved bits
 //!   read 0. All entries power on masked. SMI, NMI, INIT and ExtINT are edge-only: their trigger
 //!   bit is stored but they never use remote IRR. Switching an entry to edge clears remote IRR.
-//! - **Pins**: [`IoApic::set_irq`] drives a pin's *electrical* level; the entry's polarity says
-//!   which level asserts it (an active-low pin is asserted while low; a pin no device has
-//!   driven yet floats inactive). An edge-triggered pin delivers on each deasserted → asserted
-//!   transition; masked edges are lost. A level-triggered pin delivers while asserted,
-//!   unmasked and with remote IRR clear, and sets remote IRR.
+//! - **Pins**: [`IoApic::set_irq`] says whether a pin is *asserted* (the source requests an
+//!   interrupt), whatever the entry's polarity bit; a pin nothing has driven yet is deasserted.
+//!   The polarity bit is stored and reads back, but there is no wire voltage to invert: the
+//!   VMM's devices signal assertion (`ctx.set_irq(line, true)`), and the polarity the OS
+//!   programs is the one the firmware describes for that wire (ACPI `_PRT` GSI entries are
+//!   level, active low: PCI INTx#; the MADT's ISA lines are active high), so on hardware a
+//!   correctly programmed entry sees "asserted" exactly when the source asserts. KVM's and
+//!   QEMU's I/O APICs model pins the same way. An edge-triggered pin delivers on each
+//!   deasserted → asserted transition; masked edges are lost. A level-triggered pin delivers
+//!   while asserted, unmasked and with remote IRR clear, and sets remote IRR.
 //! - **EOI**: [`IoApic::eoi`] (the local APIC's EOI broadcast, forwarded by the VMM) and the EOI
 //!   register clear remote IRR of every level-triggered entry with that vector and deliver again
 //!   from each pin still asserted. Unmasking (or otherwise rewriting) a level entry whose pin
@@ -33,10 +38,10 @@
 //!
 //! # Threat note
 //! The guest controls IOREGSEL, every register write and the access sizes; devices (through
-//! the VMM) control the pin levels. State is fixed-size: 24 entries, two 24-bit pin masks, a
-//! 24-slot outbox (at most one waiting delivery per pin, so nothing grows however often the
-//! guest writes). IOREGSEL is a `u8`; entry indices are computed from it with checked
-//! arithmetic and bounds-checked `get`; offsets are checked against the base with
+//! the VMM) control the pin assertions. State is fixed-size: 24 entries, a 24-bit mask of
+//! asserted pins, a 24-slot outbox (at most one waiting delivery per pin, so nothing grows
+//! however often the guest writes). IOREGSEL is a `u8`; entry indices are computed from it
+//! with checked arithmetic and bounds-checked `get`; offsets are checked against the base with
 //! `checked_sub`. Out-of-range pins from the VMM are refused with [`IoApicError::NoSuchPin`].
 //! A level-triggered pin cannot storm: it delivers again only after an EOI for its vector.
 
@@ -106,8 +111,8 @@ pub struct IoApic {
     id: u8,
     select: u8,
     entries: [u64; PIN_SLOTS],
-    levels: u32,
-    driven: u32,
+    /// One bit per pin: asserted.
+    asserted: u32,
     outbox: [Option<Delivery>; PIN_SLOTS],
     counters: IoApicCounters,
 }
@@ -130,15 +135,14 @@ impl IoApic {
             id,
             select: 0,
             entries: [entry::RESET; PIN_SLOTS],
-            levels: 0,
-            driven: 0,
+            asserted: 0,
             outbox: [None; PIN_SLOTS],
             counters: IoApicCounters::default(),
         })
     }
 
     /// Power-on state: the ID from construction, IOREGSEL 0, every entry masked, no remote
-    /// IRR, nothing waiting. Pin levels are inputs and stay as driven.
+    /// IRR, nothing waiting. Pin assertions are inputs and stay as driven.
     pub fn reset(&mut self) {
         self.id = self.initial_id;
         self.select = 0;
@@ -167,27 +171,23 @@ impl IoApic {
         1 << pin
     }
 
-    /// Whether `pin` is asserted: driven, at the level its polarity calls active.
+    /// Whether `pin` is asserted (the polarity bit plays no part: see the module docs).
     fn asserted(&self, pin: u8) -> bool {
-        let Some(value) = self.redirection_entry(pin) else {
-            return false;
-        };
-        let bit = Self::bit(pin);
-        self.driven & bit != 0 && (self.levels & bit != 0) != value.active_low()
+        pin < PINS && self.asserted & Self::bit(pin) != 0
     }
 
-    /// Drives pin `pin` (0–23) to electrical `level`; returns the message it sends, if any.
-    pub fn set_irq(&mut self, pin: u8, level: bool) -> Result<Option<Delivery>, IoApicError> {
+    /// Asserts (`true`) or deasserts pin `pin` (0–23), whatever polarity its entry names;
+    /// returns the message it sends, if any.
+    pub fn set_irq(&mut self, pin: u8, asserted: bool) -> Result<Option<Delivery>, IoApicError> {
         if pin >= PINS {
             return Err(IoApicError::NoSuchPin(pin));
         }
         let was = self.asserted(pin);
         let bit = Self::bit(pin);
-        self.driven |= bit;
-        if level {
-            self.levels |= bit;
+        if asserted {
+            self.asserted |= bit;
         } else {
-            self.levels &= !bit;
+            self.asserted &= !bit;
         }
         let value = self.entries[usize::from(pin)];
         let rising = self.asserted(pin) && !was;

@@ -25,7 +25,6 @@ pub struct Delivery {
 pub(super) trait EntryFields {
     fn masked(self) -> bool;
     fn level(self) -> bool;
-    fn active_low(self) -> bool;
     fn remote_irr(self) -> bool;
     fn vector(self) -> u8;
     fn delivery_mode(self) -> DeliveryMode;
@@ -39,9 +38,6 @@ impl EntryFields for u64 {
     /// INIT and ExtINT are edge-only (datasheet 3.2.4).
     fn level(self) -> bool {
         self & entry::LEVEL != 0 && self.delivery_mode().carries_vector()
-    }
-    fn active_low(self) -> bool {
-        self & entry::POLARITY_LOW != 0
     }
     fn remote_irr(self) -> bool {
         self & entry::REMOTE_IRR != 0

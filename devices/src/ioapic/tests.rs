@@ -202,16 +202,37 @@ fn ioapic_unmasking_an_asserted_level_pin_delivers() {
 }
 
 #[test]
-fn ioapic_active_low_pin_is_asserted_while_the_wire_is_low() {
+fn ioapic_active_low_level_pin_delivers_on_assertion_like_an_active_high_one() {
+    // The OS programs ACPI `_PRT` GSI entries (PCI INTx#) level, active low; the VMM's
+    // devices still say `set_irq(pin, true)` for "asserted".
     let (mut ioapic, mut ctx) = installed();
-    route(&mut ioapic, &mut ctx, 16, 0x50 | LEVEL | ACTIVE_LOW, 0);
-    // Never driven: floats inactive, no delivery on unmask.
+    route(&mut ioapic, &mut ctx, 11, 0x50 | LEVEL | ACTIVE_LOW, 0);
+    // Never driven: deasserted, no delivery on unmask.
     assert!(ioapic.take_deliveries().is_empty());
-    assert_eq!(ioapic.set_irq(16, true), Ok(None));
+    assert_eq!(ioapic.set_irq(11, false), Ok(None));
+    assert_eq!(ioapic.set_irq(11, true), Ok(Some(fixed(11, 0x50, 0, true))));
+    // Still asserted at the EOI: delivers again; deasserted before the next EOI: quiet.
+    assert_eq!(ioapic.eoi(0x50), [fixed(11, 0x50, 0, true)]);
+    assert_eq!(ioapic.set_irq(11, false), Ok(None));
+    assert!(ioapic.eoi(0x50).is_empty());
     assert_eq!(
-        ioapic.set_irq(16, false),
-        Ok(Some(fixed(16, 0x50, 0, true)))
+        ioapic.redirection_entry(11).unwrap() & entry::POLARITY_LOW,
+        entry::POLARITY_LOW,
+        "the polarity bit reads back as written"
     );
+}
+
+#[test]
+fn ioapic_active_low_edge_pin_delivers_on_the_assertion_edge() {
+    let (mut ioapic, mut ctx) = installed();
+    route(&mut ioapic, &mut ctx, 10, 0x4A | ACTIVE_LOW, 0);
+    assert_eq!(ioapic.set_irq(10, false), Ok(None));
+    assert_eq!(
+        ioapic.set_irq(10, true),
+        Ok(Some(fixed(10, 0x4A, 0, false)))
+    );
+    assert_eq!(ioapic.set_irq(10, true), Ok(None));
+    assert_eq!(ioapic.set_irq(10, false), Ok(None));
 }
 
 #[test]

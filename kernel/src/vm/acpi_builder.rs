@@ -1,8 +1,9 @@
 //! ACPI tables the hypervisor generates for a VM (`vm_acpi=on`), following the ACPI
 //! Specification 6.0: an RSDP (revision 2, both checksums, §5.2.5), an XSDT (§5.2.8) listing a
 //! FADT and a MADT, the FADT (revision 6 layout, §5.2.9) pointing at a DSDT (§5.2.11.1) whose
-//! AML names `\_S5`, and the MADT (§5.2.12) describing the VM's one local APIC, its I/O APIC and
-//! the PC's ISA interrupt source overrides.
+//! AML ([`dsdt`], encoded by [`aml`]) names `\_S5` and the PCI root bridge `\_SB.PCI0` with
+//! its resources and INTx routing, and the MADT (§5.2.12) describing the VM's one local APIC,
+//! its I/O APIC and the PC's ISA interrupt source overrides.
 //!
 //! The tables describe the machine `machine::install_apics` builds: local APIC id 0 at
 //! 0xFEE0_0000, I/O APIC id 1 at 0xFEC0_0000 with GSI base 0, ISA IRQ 0 (the PIT) wired to pin 2
@@ -32,6 +33,11 @@ use core::fmt;
 use devices::interface::DmaError;
 
 use super::memory::GuestMemory;
+
+mod aml;
+mod dsdt;
+
+pub use aml::AmlError;
 
 /// Where [`install`] puts the tables: the start of the BIOS read-only area the RSDP search
 /// scans (0xE0000–0xFFFFF); the e820 map gives the OS no RAM there.
@@ -157,36 +163,6 @@ const DSDT_SIGNATURE: &[u8; 4] = b"DSDT";
 /// DSDT revision 2: AML integers are 64 bits.
 const DSDT_REVISION: u8 = 2;
 
-// The DSDT's AML (ACPI 6.0 §20.2, "AML Grammar Definition"): one named object,
-//
-//     DefinitionBlock ("", "DSDT", 2, "UHVISR", "UHVMACHN", 1)
-//     {
-//         Name (\_S5, Package (0x04) { 0x05, Zero, Zero, Zero })
-//     }
-//
-// encoded as NameOp RootChar '_S5_' PackageOp PkgLength NumElements DataRefObject×4:
-//     08 5C 5F 53 35 5F 12 07 04 0A 05 00 00 00
-// `\_S5` (§7.3.4, "System \_Sx States") gives SLP_TYPa (the `acpi_pm` model's S5 type) and
-// SLP_TYPb (no PM1b block: 0); the last two elements are reserved.
-/// DefName: NameOp NameString DataRefObject.
-const AML_NAME_OP: u8 = 0x08;
-/// A NameString's leading `\`: the name is relative to the namespace root.
-const AML_ROOT_CHAR: u8 = b'\\';
-/// DefPackage: PackageOp PkgLength NumElements PackageElementList.
-const AML_PACKAGE_OP: u8 = 0x12;
-/// The constant 0.
-const AML_ZERO_OP: u8 = 0x00;
-/// The constant 1.
-const AML_ONE_OP: u8 = 0x01;
-/// ByteConst: BytePrefix ByteData.
-const AML_BYTE_PREFIX: u8 = 0x0A;
-/// The largest PkgLength that fits its one-byte form (bits 7:6 = 0, length in bits 5:0).
-const AML_PKG_LENGTH_ONE_BYTE_MAX: usize = 0x3F;
-/// The NameSeg of the S5 object (four characters, `_` padded).
-const S5_NAME: [u8; 4] = *b"_S5_";
-/// `\_S5`'s package: SLP_TYPa, SLP_TYPb and two reserved elements.
-const S5_PACKAGE_ELEMENTS: u8 = 4;
-
 // MADT (§5.2.12).
 const MADT_SIGNATURE: &[u8; 4] = b"APIC";
 /// MADT revision 4 (ACPI 6.0).
@@ -238,6 +214,16 @@ impl AcpiPlatform {
         io_apic_gsi_base: 0,
         pit_gsi: 2,
     };
+
+    /// The GSI ISA IRQ `irq` reaches: the PIT's override, otherwise the identity mapping
+    /// from the I/O APIC's GSI base (the MADT lists no other override that moves a line).
+    pub fn isa_gsi(&self, irq: u8) -> u32 {
+        if irq == PIT_IRQ {
+            self.pit_gsi
+        } else {
+            self.io_apic_gsi_base.saturating_add(u32::from(irq))
+        }
+    }
 }
 
 /// Tables laid out for a guest-physical base.
@@ -259,6 +245,8 @@ pub enum AcpiError {
     AboveFourGiB { end: u64 },
     /// The VM's RAM refused the write (too small a VM).
     Memory(DmaError),
+    /// The DSDT's AML could not be encoded (a hypervisor bug: its content is fixed).
+    Aml(AmlError),
 }
 
 impl fmt::Display for AcpiError {
@@ -274,6 +262,7 @@ impl fmt::Display for AcpiError {
                 write!(f, "ACPI tables would end at {end:#x}, above 4 GiB")
             }
             AcpiError::Memory(error) => write!(f, "ACPI tables: guest memory: {error:?}"),
+            AcpiError::Aml(error) => write!(f, "ACPI tables: DSDT AML: {error:?}"),
         }
     }
 }
@@ -437,41 +426,12 @@ fn fadt(dsdt: u64) -> Vec<u8> {
     seal(bytes)
 }
 
-/// An AML integer constant for a byte value: ZeroOp, OneOp or a ByteConst.
-fn aml_byte_integer(value: u8) -> Vec<u8> {
-    match value {
-        0 => alloc::vec![AML_ZERO_OP],
-        1 => alloc::vec![AML_ONE_OP],
-        other => alloc::vec![AML_BYTE_PREFIX, other],
-    }
-}
-
-/// `Name (\_S5, Package (0x04) { SLP_TYP_S5, Zero, Zero, Zero })` in AML.
-fn s5_object() -> Vec<u8> {
-    let mut elements = alloc::vec![S5_PACKAGE_ELEMENTS];
-    elements.extend(aml_byte_integer(devices::acpi_pm::SLP_TYP_S5));
-    // SLP_TYPb (there is no PM1b block) and the two reserved elements: Zero.
-    let zeros = usize::from(S5_PACKAGE_ELEMENTS - 1);
-    elements.resize(elements.len() + zeros, AML_ZERO_OP);
-    // PkgLength counts its own byte and everything after it in the package.
-    let package_length = elements.len() + 1;
-    assert!(
-        package_length <= AML_PKG_LENGTH_ONE_BYTE_MAX,
-        "the \\_S5 package fits a one-byte PkgLength"
-    );
-    let mut object = alloc::vec![AML_NAME_OP, AML_ROOT_CHAR];
-    object.extend_from_slice(&S5_NAME);
-    object.extend_from_slice(&[AML_PACKAGE_OP, package_length as u8]);
-    object.extend_from_slice(&elements);
-    object
-}
-
-/// The DSDT: a header and the `\_S5` object.
-fn dsdt() -> Vec<u8> {
-    let aml = s5_object();
+/// The DSDT: a header and [`dsdt::definition_block`]'s AML.
+fn dsdt(platform: &AcpiPlatform) -> Result<Vec<u8>, AcpiError> {
+    let aml = dsdt::definition_block(platform).map_err(AcpiError::Aml)?;
     let mut bytes = table(DSDT_SIGNATURE, DSDT_REVISION, HEADER_LENGTH + aml.len());
     bytes[HEADER_LENGTH..].copy_from_slice(&aml);
-    seal(bytes)
+    Ok(seal(bytes))
 }
 
 fn madt(platform: &AcpiPlatform) -> Vec<u8> {
@@ -488,7 +448,11 @@ fn madt(platform: &AcpiPlatform) -> Vec<u8> {
     entries.extend_from_slice(&platform.io_apic_gsi_base.to_le_bytes());
     for (irq, gsi, flags) in [
         (PIT_IRQ, platform.pit_gsi, INTI_CONFORMS),
-        (SCI_IRQ, u32::from(SCI_IRQ), INTI_LEVEL | INTI_ACTIVE_HIGH),
+        (
+            SCI_IRQ,
+            platform.isa_gsi(SCI_IRQ),
+            INTI_LEVEL | INTI_ACTIVE_HIGH,
+        ),
     ] {
         entries.extend_from_slice(&[
             ENTRY_SOURCE_OVERRIDE,
@@ -520,14 +484,15 @@ fn append(blob: &mut Vec<u8>, table: &[u8]) -> usize {
 
 /// Lay out RSDP, XSDT, FADT, DSDT and MADT for `platform` at guest-physical `base`.
 ///
-/// The layout is fixed (the table sizes do not depend on `platform`), so the addresses are
+/// The DSDT and MADT are built first (their sizes depend on `platform`), so every address is
 /// known before the tables that hold them are written.
 pub fn build(base: u64, platform: &AcpiPlatform) -> Result<AcpiTables, AcpiError> {
     if !base.is_multiple_of(RSDP_ALIGNMENT) {
         return Err(AcpiError::MisalignedBase { base });
     }
     let fadt_size = FADT_LENGTH;
-    let dsdt_size = dsdt().len();
+    let dsdt_table = dsdt(platform)?;
+    let dsdt_size = dsdt_table.len();
     let xsdt_size = HEADER_LENGTH + 2 * 8;
     let at = |offset: usize| base.checked_add(offset as u64);
     let align = |offset: usize| offset.next_multiple_of(TABLE_ALIGNMENT);
@@ -551,7 +516,7 @@ pub fn build(base: u64, platform: &AcpiPlatform) -> Result<AcpiTables, AcpiError
             &xsdt(&[address(fadt_offset)?, address(madt_offset)?]),
         ),
         append(&mut bytes, &fadt(address(dsdt_offset)?)),
-        append(&mut bytes, &dsdt()),
+        append(&mut bytes, &dsdt_table),
         append(&mut bytes, &madt_table),
     ];
     debug_assert_eq!(placed, [xsdt_offset, fadt_offset, dsdt_offset, madt_offset]);

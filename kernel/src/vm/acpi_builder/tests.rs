@@ -278,7 +278,7 @@ fn fadt_32_bit_block_fields_and_lengths_agree_with_the_x_fields() {
 }
 
 #[test]
-fn dsdt_holds_exactly_the_s5_package_with_the_models_sleep_type() {
+fn dsdt_begins_with_the_s5_package_with_the_models_sleep_type() {
     let tables = pc_tables();
     let (_words, handler) = memory(&tables);
     // SAFETY: the handler maps the buffer holding the tables just built.
@@ -290,18 +290,222 @@ fn dsdt_holds_exactly_the_s5_package_with_the_models_sleep_type() {
     let expected: [u8; 14] = [
         0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x07, 0x04, 0x0A, 0x05, 0x00, 0x00, 0x00,
     ];
-    assert_eq!(dsdt.length as usize, expected.len());
-    let table = table_at(&tables, dsdt_address);
-    assert_eq!(&table[HEADER_LENGTH..], &expected);
+    let aml = dsdt_aml(&tables);
+    assert_eq!(dsdt.length as usize, aml.len());
+    assert_eq!(&aml[..expected.len()], &expected);
     assert_eq!(expected[10], devices::acpi_pm::SLP_TYP_S5);
 }
 
+/// The DSDT's AML (after the header).
+fn dsdt_aml(tables: &AcpiTables) -> Vec<u8> {
+    let dsdt_address = u64_at(&fadt_bytes(tables), FADT_X_DSDT);
+    table_at(tables, dsdt_address)[HEADER_LENGTH..].to_vec()
+}
+
+/// A PkgLength at `bytes[0..]`: (the length it encodes, the bytes it takes).
+fn read_pkg_length(bytes: &[u8]) -> (usize, usize) {
+    let following = usize::from(bytes[0] >> 6);
+    if following == 0 {
+        return (usize::from(bytes[0] & 0x3F), 1);
+    }
+    let mut length = usize::from(bytes[0] & 0x0F);
+    for (index, &byte) in bytes[1..=following].iter().enumerate() {
+        length |= usize::from(byte) << (4 + 8 * index);
+    }
+    (length, 1 + following)
+}
+
+/// An integer data object at `bytes[0..]`: (value, bytes it takes).
+fn read_integer(bytes: &[u8]) -> (u64, usize) {
+    let width = match bytes[0] {
+        0x00 => return (0, 1),
+        0x01 => return (1, 1),
+        0x0A => 1,
+        0x0B => 2,
+        0x0C => 4,
+        0x0E => 8,
+        other => panic!("not an integer: {other:#04x}"),
+    };
+    let mut value = [0u8; 8];
+    value[..width].copy_from_slice(&bytes[1..=width]);
+    (u64::from_le_bytes(value), 1 + width)
+}
+
+/// The offset just past `Name (<name>,` in `aml` (the object's first byte).
+fn named_object(aml: &[u8], name: &[u8; 4]) -> usize {
+    let mut pattern = vec![0x08];
+    pattern.extend_from_slice(name);
+    let at = aml
+        .windows(pattern.len())
+        .position(|window| window == pattern.as_slice())
+        .unwrap_or_else(|| panic!("no Name ({})", core::str::from_utf8(name).unwrap()));
+    at + pattern.len()
+}
+
 #[test]
-fn aml_byte_integers_use_the_short_constants() {
-    assert_eq!(aml_byte_integer(0), [AML_ZERO_OP]);
-    assert_eq!(aml_byte_integer(1), [AML_ONE_OP]);
-    assert_eq!(aml_byte_integer(5), [AML_BYTE_PREFIX, 5]);
-    assert_eq!(aml_byte_integer(0xFF), [AML_BYTE_PREFIX, 0xFF]);
+fn dsdt_scope_sb_holds_device_pci0_up_to_the_end_of_the_table() {
+    let aml = dsdt_aml(&pc_tables());
+    let scope = &aml[14..];
+    assert_eq!(scope[0], 0x10, "ScopeOp");
+    let (scope_length, used) = read_pkg_length(&scope[1..]);
+    assert_eq!(1 + scope_length, scope.len(), "the scope runs to the end");
+    assert_eq!(&scope[1 + used..1 + used + 5], b"\\_SB_");
+    let device = &scope[1 + used + 5..];
+    assert_eq!(&device[..2], [0x5B, 0x82], "DeviceOp");
+    let (device_length, used) = read_pkg_length(&device[2..]);
+    assert_eq!(2 + device_length, device.len());
+    assert_eq!(&device[2 + used..2 + used + 4], b"PCI0");
+}
+
+#[test]
+fn pci0_is_a_pnp0a03_root_bridge_for_segment_0_bus_0() {
+    let aml = dsdt_aml(&pc_tables());
+    // Name (_HID, EisaId ("PNP0A03")): DWordConst 0x030AD041.
+    let hid = named_object(&aml, b"_HID");
+    assert_eq!(&aml[hid..hid + 5], [0x0C, 0x41, 0xD0, 0x0A, 0x03]);
+    for name in [b"_UID", b"_SEG", b"_BBN"] {
+        let at = named_object(&aml, name);
+        assert_eq!(read_integer(&aml[at..]), (0, 1), "{name:?}");
+    }
+    assert!(
+        !aml.windows(5).any(|w| w == [0x0C, 0x41, 0xD0, 0x0A, 0x08]),
+        "no PNP0A08 (PCI Express) anywhere: there is no ECAM"
+    );
+}
+
+#[test]
+fn pci0_crs_matches_iasl_for_the_bus_config_ports_io_and_memory_windows() {
+    let aml = dsdt_aml(&pc_tables());
+    let crs = named_object(&aml, b"_CRS");
+    // iasl 20200925 for the ResourceTemplate in dsdt.rs's ASL.
+    let expected: [u8; 115] = [
+        0x11, 0x42, 0x07, 0x0A, 0x6E, // Buffer (0x6E)
+        // WordBusNumber 0x0000–0x0000
+        0x88, 0x0D, 0x00, 0x02, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+        0x00, //
+        // IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08)
+        0x47, 0x01, 0xF8, 0x0C, 0xF8, 0x0C, 0x01, 0x08, //
+        // WordIO 0x0000–0x0CF7
+        0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0x00, 0x00, 0x00, 0x00, 0xF7, 0x0C, 0x00, 0x00, 0xF8,
+        0x0C, //
+        // WordIO 0x0D00–0xFFFF
+        0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0x00, 0x00, 0x00, 0x0D, 0xFF, 0xFF, 0x00, 0x00, 0x00,
+        0xF3, //
+        // DWordMemory 0x000A0000–0x000BFFFF, Cacheable, ReadWrite
+        0x87, 0x17, 0x00, 0x00, 0x0C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0A, 0x00, 0xFF,
+        0xFF, 0x0B, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, //
+        // DWordMemory 0xE0000000–0xFEAFFFFF, NonCacheable, ReadWrite
+        0x87, 0x17, 0x00, 0x00, 0x0C, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xE0, 0xFF,
+        0xFF, 0xAF, 0xFE, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xB0, 0x1E, //
+        0x79, 0x00, // EndTag
+    ];
+    assert_eq!(&aml[crs..crs + expected.len()], &expected);
+}
+
+#[test]
+fn pci0_mmio_window_avoids_ram_and_the_platform_devices() {
+    let max_ram = u64::from(devices::vm_config::MAX_RAM_MIB) << 20;
+    assert!(u64::from(dsdt::PCI_MMIO_FIRST) >= max_ram);
+    let last = u64::from(dsdt::PCI_MMIO_LAST);
+    assert!(last < devices::test_device::DEFAULT_BASE);
+    assert!(last < devices::ioapic::DEFAULT_BASE);
+    assert!(last < u64::from(AcpiPlatform::PC.io_apic_address));
+    assert!(last < u64::from(AcpiPlatform::PC.local_apic_address));
+    // The I/O windows leave out exactly the configuration ports 0xCF8–0xCFF.
+    assert_eq!(dsdt::CONFIG_PORTS_FIRST, devices::bus::CONFIG_ADDRESS_PORT);
+    assert_eq!(
+        u16::from(dsdt::CONFIG_PORTS_COUNT),
+        devices::bus::CONFIG_DATA_PORT + 4 - devices::bus::CONFIG_ADDRESS_PORT
+    );
+}
+
+/// The `_PRT` package's entries: (Address, Pin, Source, Source Index).
+fn prt_entries(aml: &[u8]) -> Vec<(u64, u64, u64, u64)> {
+    let prt = named_object(aml, b"_PRT");
+    assert_eq!(aml[prt], 0x12, "PackageOp");
+    let (length, used) = read_pkg_length(&aml[prt + 1..]);
+    let end = prt + 1 + length;
+    let count = usize::from(aml[prt + 1 + used]);
+    let mut at = prt + 2 + used;
+    let mut entries = Vec::new();
+    for _ in 0..count {
+        assert_eq!(aml[at], 0x12, "an entry is a package");
+        let (entry_length, used) = read_pkg_length(&aml[at + 1..]);
+        let entry_end = at + 1 + entry_length;
+        assert_eq!(aml[at + 1 + used], 4, "four elements");
+        let mut field = at + 2 + used;
+        let mut values = [0u64; 4];
+        for value in &mut values {
+            let (read, used) = read_integer(&aml[field..]);
+            *value = read;
+            field += used;
+        }
+        assert_eq!(field, entry_end);
+        entries.push((values[0], values[1], values[2], values[3]));
+        at = entry_end;
+    }
+    assert_eq!(at, end, "the package holds exactly its entries");
+    entries
+}
+
+#[test]
+fn pci0_prt_routes_every_slot_and_pin_to_the_swizzled_pirq_gsi() {
+    let entries = prt_entries(&dsdt_aml(&pc_tables()));
+    assert_eq!(entries.len(), 31 * 4, "slots 1-31, INTA-INTD");
+    // Concrete spot checks: 00:01 INTA → PIRQB → 11; INTB → PIRQC → 10; 00:1F INTD → 10.
+    assert_eq!(entries[0], (0x0001_FFFF, 0, 0, 11));
+    assert_eq!(entries[1], (0x0001_FFFF, 1, 0, 10));
+    assert_eq!(entries[4], (0x0002_FFFF, 0, 0, 10));
+    assert_eq!(entries[123], (0x001F_FFFF, 3, 0, 10));
+    let mut expected = Vec::new();
+    for slot in 1u64..=31 {
+        for pin in 0u64..4 {
+            let line = devices::pci::DEFAULT_PIRQ_LINES[((slot + pin) % 4) as usize];
+            expected.push(((slot << 16) | 0xFFFF, pin, 0, u64::from(line)));
+        }
+    }
+    assert_eq!(entries, expected);
+}
+
+#[test]
+fn pci0_prt_agrees_with_the_line_the_vmm_wires_each_virtio_function_to() {
+    use devices::interface::Bdf;
+    use devices::pci::{DEFAULT_PIRQ_LINES, InterruptPin, intx_line};
+    let entries = prt_entries(&dsdt_aml(&pc_tables()));
+    for slot in 1..=Bdf::MAX_DEVICE {
+        let bdf = Bdf::new(0, slot, 0).unwrap();
+        let line = intx_line(bdf, InterruptPin::IntA, DEFAULT_PIRQ_LINES).unwrap();
+        let address = (u64::from(slot) << 16) | 0xFFFF;
+        let entry = entries
+            .iter()
+            .find(|entry| entry.0 == address && entry.1 == 0)
+            .unwrap();
+        assert_eq!(entry.3, u64::from(line.0), "slot {slot}");
+    }
+}
+
+#[test]
+fn pci0_prt_follows_the_platforms_gsi_mapping() {
+    let platform = AcpiPlatform {
+        io_apic_gsi_base: 16,
+        ..AcpiPlatform::PC
+    };
+    let routes = dsdt::prt_routes(&platform);
+    assert_eq!(routes[0], (0x0001_FFFF, 0, 27));
+    assert_eq!(platform.isa_gsi(0), 2, "the PIT keeps its override");
+    assert_eq!(AcpiPlatform::PC.isa_gsi(11), 11);
+}
+
+#[test]
+fn dsdt_checksums_with_the_larger_aml() {
+    let tables = pc_tables();
+    let dsdt_address = u64_at(&fadt_bytes(&tables), FADT_X_DSDT);
+    let dsdt = table_at(&tables, dsdt_address);
+    assert!(sums_to_zero(dsdt));
+    assert!(dsdt.len() > 1024, "the _PRT makes it long: {}", dsdt.len());
+    // The MADT follows it without overlap.
+    let madt_address = u64_at(all_tables(&tables)[0], HEADER_LENGTH + 8);
+    assert!(madt_address >= dsdt_address + dsdt.len() as u64);
 }
 
 fn fadt_bytes(tables: &AcpiTables) -> Vec<u8> {
