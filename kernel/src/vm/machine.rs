@@ -312,8 +312,9 @@ fn install_apics(bus: &mut Bus, platform: &mut Platform) -> Result<Apics, BusErr
     })
 }
 
-/// The local APIC timer's input clock the guest sees (it calibrates it, as on hardware).
-const LAPIC_TIMER_HZ: u64 = 1_000_000_000;
+/// The local APIC timer's input clock the guest sees (CPUID leaf 0x15 names it as the crystal;
+/// a guest may also calibrate it, as on hardware).
+pub const LAPIC_TIMER_HZ: u64 = 1_000_000_000;
 /// The I/O APIC's ID (the local APIC is 0).
 const IOAPIC_ID: u8 = 1;
 

@@ -1,7 +1,13 @@
 //! Exit statistics per VM: how many exits of each basic reason, and the TSC cycles the
-//! hypervisor spent from each exit to the next VM entry.
+//! hypervisor spent from each exit to the next VM entry; and which ports the I/O exits hit.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 use crate::vmx::exit_reason::ExitReason;
+
+/// Ports listed in the printed table (the busiest first).
+pub const TOP_PORTS: usize = 8;
 
 /// Basic exit-reason numbers tracked (0..=64 covers every reason the SDM defines).
 pub const REASONS: usize = 65;
@@ -11,6 +17,8 @@ pub const REASONS: usize = 65;
 pub struct ExitStats {
     counts: [u64; REASONS],
     cycles: [u64; REASONS],
+    /// I/O exits per port (at most 65,536 entries, one per port).
+    ports: BTreeMap<u16, u64>,
 }
 
 impl Default for ExitStats {
@@ -18,6 +26,7 @@ impl Default for ExitStats {
         ExitStats {
             counts: [0; REASONS],
             cycles: [0; REASONS],
+            ports: BTreeMap::new(),
         }
     }
 }
@@ -48,6 +57,20 @@ impl ExitStats {
         let index = usize::from(reason).min(REASONS - 1);
         self.counts[index] = self.counts[index].saturating_add(1);
         self.cycles[index] = self.cycles[index].saturating_add(cycles);
+    }
+
+    /// Count one I/O exit on `port`.
+    pub fn record_port(&mut self, port: u16) {
+        let count = self.ports.entry(port).or_insert(0);
+        *count = count.saturating_add(1);
+    }
+
+    /// The `n` ports with the most I/O exits, busiest first (ties: lower port first).
+    pub fn busiest_ports(&self, n: usize) -> Vec<(u16, u64)> {
+        let mut ports: Vec<(u16, u64)> = self.ports.iter().map(|(p, c)| (*p, *c)).collect();
+        ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ports.truncate(n);
+        ports
     }
 
     /// Exits of one reason.
@@ -85,6 +108,14 @@ impl ExitStats {
                 row.mean_cycles()
             );
         }
+        let busiest = self.busiest_ports(TOP_PORTS);
+        if !busiest.is_empty() {
+            let list: Vec<alloc::string::String> = busiest
+                .iter()
+                .map(|(port, count)| alloc::format!("{port:#x}: {count}"))
+                .collect();
+            crate::println!("VM {vm}:   I/O exits by port: {}", list.join(", "));
+        }
     }
 }
 
@@ -110,6 +141,16 @@ mod tests {
         );
         assert_eq!(stats.total(), 3);
         assert_eq!(stats.count(ExitReason::IoInstruction), 2);
+    }
+
+    #[test]
+    fn busiest_ports_come_first() {
+        let mut stats = ExitStats::default();
+        for port in [0x80, 0x3FD, 0x80, 0x40, 0x3FD, 0x80] {
+            stats.record_port(port);
+        }
+        assert_eq!(stats.busiest_ports(2), [(0x80, 3), (0x3FD, 2)]);
+        assert_eq!(stats.busiest_ports(10).len(), 3);
     }
 
     #[test]

@@ -162,6 +162,62 @@ const XSAVE_EAX_XFD: u32 = 1 << 4;
 /// Leaves describing features hidden above: 0xF/0x10 RDT monitoring/allocation, 0x12 SGX,
 /// 0x14 Processor Trace. They read as all zero.
 const LEAVES_OF_HIDDEN_FEATURES: [u32; 4] = [0xf, 0x10, 0x12, 0x14];
+/// Leaf 0x15: TSC / core crystal clock — EAX ratio denominator, EBX numerator, ECX crystal Hz
+/// (SDM vol. 2A, CPUID). Answered from the TSC rate the hypervisor calibrated, the crystal
+/// being the VM's local APIC timer clock: Linux (`native_calibrate_tsc`) then knows its TSC
+/// rate without measuring it and takes the crystal as its APIC timer rate. The host's answer
+/// may not describe the TSC the guest sees (Bochs reports its model's 3.5 GHz for a 100 MHz
+/// TSC: Linux's clock ran 35× slow), and measuring is what fails under an emulator: Linux's
+/// PIT calibration needs thousands of port reads within 10 ms, each an exit.
+const LEAF_TSC_CRYSTAL: u32 = 0x15;
+/// Leaf 0x16: processor base / maximum / bus frequency in MHz (EAX, EBX, ECX).
+const LEAF_FREQUENCIES: u32 = 0x16;
+/// Hz per MHz.
+const HZ_PER_MHZ: u32 = 1_000_000;
+/// Hz per kHz.
+const HZ_PER_KHZ: u32 = 1000;
+
+/// The VM's clock rates, for leaves 0x15 and 0x16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestClocks {
+    /// The TSC (the host's), in MHz.
+    pub tsc_mhz: u32,
+    /// The local APIC timer's input clock, in Hz (leaf 0x15's crystal).
+    pub crystal_hz: u32,
+}
+
+impl GuestClocks {
+    /// Leaf 0x15: TSC Hz = ECX × EBX / EAX with ECX = the crystal in Hz, EBX = the TSC in MHz
+    /// and EAX = the crystal in MHz. "Not enumerated" (all zero) unless the crystal is a whole
+    /// number of MHz and Linux's 32-bit product `crystal_khz * EBX` fits (a 1 GHz crystal
+    /// allows TSCs up to 4294 MHz).
+    fn tsc_leaf(self) -> CpuidResult {
+        let crystal_mhz = self.crystal_hz / HZ_PER_MHZ;
+        let product = u64::from(self.crystal_hz / HZ_PER_KHZ) * u64::from(self.tsc_mhz);
+        if self.tsc_mhz == 0
+            || crystal_mhz == 0
+            || !self.crystal_hz.is_multiple_of(HZ_PER_MHZ)
+            || product > u64::from(u32::MAX)
+        {
+            return CpuidResult::default();
+        }
+        CpuidResult {
+            eax: crystal_mhz,
+            ebx: self.tsc_mhz,
+            ecx: self.crystal_hz,
+            edx: 0,
+        }
+    }
+
+    /// Leaf 0x16: base and maximum frequency = the TSC's; no bus frequency.
+    fn frequency_leaf(self) -> CpuidResult {
+        CpuidResult {
+            eax: self.tsc_mhz,
+            ebx: self.tsc_mhz,
+            ..CpuidResult::default()
+        }
+    }
+}
 
 /// One CPUID answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -187,6 +243,7 @@ pub fn filter(
     host: CpuidResult,
     guest_cr4: u64,
     apic: bool,
+    clocks: GuestClocks,
     overrides: &[CpuidOverride],
 ) -> CpuidResult {
     let osxsave = if guest_cr4 & CR4_OSXSAVE != 0 {
@@ -258,6 +315,8 @@ pub fn filter(
             edx: 0,
         },
         leaf if LEAVES_OF_HIDDEN_FEATURES.contains(&leaf) => CpuidResult::default(),
+        LEAF_TSC_CRYSTAL => clocks.tsc_leaf(),
+        LEAF_FREQUENCIES => clocks.frequency_leaf(),
         _ => host,
     };
     for o in overrides
@@ -291,7 +350,19 @@ pub fn handle(vm: &mut Vm) -> Flow {
         .controllers
         .as_ref()
         .is_some_and(|c| c.apics.is_some());
-    let answer = filter(leaf, subleaf, host, guest_cr4, apic, &vm.cpuid_overrides);
+    let clocks = GuestClocks {
+        tsc_mhz: u32::try_from(crate::arch::x86_64::tsc::hz() / u64::from(HZ_PER_MHZ)).unwrap_or(0),
+        crystal_hz: u32::try_from(crate::vm::machine::LAPIC_TIMER_HZ).unwrap_or(0),
+    };
+    let answer = filter(
+        leaf,
+        subleaf,
+        host,
+        guest_cr4,
+        apic,
+        clocks,
+        &vm.cpuid_overrides,
+    );
     registers[gpr::RAX] = u64::from(answer.eax);
     registers[gpr::RBX] = u64::from(answer.ebx);
     registers[gpr::RCX] = u64::from(answer.ecx);
@@ -304,6 +375,12 @@ pub fn handle(vm: &mut Vm) -> Flow {
 mod tests {
     use super::*;
 
+    /// Bochs: a 100 MHz TSC; the VM's APIC timer at 1 GHz.
+    const CLOCKS: GuestClocks = GuestClocks {
+        tsc_mhz: 100,
+        crystal_hz: 1_000_000_000,
+    };
+
     const HOST_LEAF1: CpuidResult = CpuidResult {
         eax: 0x50654,
         ebx: 0x0800,
@@ -313,7 +390,7 @@ mod tests {
 
     #[test]
     fn leaf1_hides_vmx_and_sets_hypervisor_bit() {
-        let guest = filter(1, 0, HOST_LEAF1, 0, false, &[]);
+        let guest = filter(1, 0, HOST_LEAF1, 0, false, CLOCKS, &[]);
         assert_eq!(guest.ecx & LEAF1_ECX_VMX, 0);
         assert_eq!(guest.ecx & LEAF1_ECX_HYPERVISOR, LEAF1_ECX_HYPERVISOR);
         assert_eq!(guest.ecx & LEAF1_ECX_MONITOR, 0);
@@ -324,13 +401,21 @@ mod tests {
             0,
             "OSXSAVE follows the guest's CR4, not the host's"
         );
-        let with_osxsave = filter(1, 0, HOST_LEAF1, CR4_OSXSAVE, false, &[]);
+        let with_osxsave = filter(1, 0, HOST_LEAF1, CR4_OSXSAVE, false, CLOCKS, &[]);
         assert_eq!(with_osxsave.ecx & LEAF1_ECX_OSXSAVE, LEAF1_ECX_OSXSAVE);
     }
 
     #[test]
     fn hypervisor_leaf_carries_the_signature() {
-        let leaf = filter(HYPERVISOR_BASE, 0, CpuidResult::default(), 0, false, &[]);
+        let leaf = filter(
+            HYPERVISOR_BASE,
+            0,
+            CpuidResult::default(),
+            0,
+            false,
+            CLOCKS,
+            &[],
+        );
         assert_eq!(leaf.eax, HYPERVISOR_MAX);
         let mut bytes = [0u8; 12];
         bytes[..4].copy_from_slice(&leaf.ebx.to_le_bytes());
@@ -338,7 +423,7 @@ mod tests {
         bytes[8..].copy_from_slice(&leaf.edx.to_le_bytes());
         assert_eq!(&bytes, HYPERVISOR_SIGNATURE);
         assert_eq!(
-            filter(0x4000_0010, 0, HOST_LEAF1, 0, false, &[]),
+            filter(0x4000_0010, 0, HOST_LEAF1, 0, false, CLOCKS, &[]),
             CpuidResult::default()
         );
     }
@@ -356,25 +441,31 @@ mod tests {
             subleaf: Some(1),
             result: wanted,
         }];
-        assert_eq!(filter(7, 1, HOST_LEAF1, 0, false, &overrides), wanted);
-        assert_ne!(filter(7, 0, HOST_LEAF1, 0, false, &overrides), wanted);
+        assert_eq!(
+            filter(7, 1, HOST_LEAF1, 0, false, CLOCKS, &overrides),
+            wanted
+        );
+        assert_ne!(
+            filter(7, 0, HOST_LEAF1, 0, false, CLOCKS, &overrides),
+            wanted
+        );
         let any = [CpuidOverride {
             leaf: 1,
             subleaf: None,
             result: wanted,
         }];
-        assert_eq!(filter(1, 9, HOST_LEAF1, 0, false, &any), wanted);
+        assert_eq!(filter(1, 9, HOST_LEAF1, 0, false, CLOCKS, &any), wanted);
     }
 
     #[test]
     fn leaf1_shows_the_apic_only_when_the_vm_has_one() {
-        let with = filter(1, 0, HOST_LEAF1, 0, true, &[]);
+        let with = filter(1, 0, HOST_LEAF1, 0, true, CLOCKS, &[]);
         assert_eq!(with.edx & LEAF1_EDX_APIC, LEAF1_EDX_APIC);
         assert_eq!(
             with.ecx & (LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE),
             LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE
         );
-        let without = filter(1, 0, HOST_LEAF1, 0, false, &[]);
+        let without = filter(1, 0, HOST_LEAF1, 0, false, CLOCKS, &[]);
         assert_eq!(without.edx & LEAF1_EDX_APIC, 0);
     }
 
@@ -388,7 +479,7 @@ mod tests {
 
     #[test]
     fn leaf1_hides_debug_store_thermal_and_speedstep_features_and_keeps_mce() {
-        let guest = filter(1, 0, ALL_SET, 0, true, &[]);
+        let guest = filter(1, 0, ALL_SET, 0, true, CLOCKS, &[]);
         for (name, bit) in [
             ("DTES64", LEAF1_ECX_DTES64),
             ("DS-CPL", LEAF1_ECX_DS_CPL),
@@ -418,7 +509,7 @@ mod tests {
             ecx: 0x77fa_f3bf,
             edx: 0xbfeb_fbff,
         };
-        let guest = filter(1, 0, bochs, 0, true, &[]);
+        let guest = filter(1, 0, bochs, 0, true, CLOCKS, &[]);
         // Left: SSE3, PCLMULQDQ, SSSE3, FMA, CX16, xTPR, PCID, SSE4.1/4.2, x2APIC, MOVBE, POPCNT,
         // TSC-deadline, AES, XSAVE, AVX, F16C, RDRAND, hypervisor.
         assert_eq!(guest.ecx, 0xf7fa_7203);
@@ -436,7 +527,7 @@ mod tests {
             ecx: 0x9,
             edx: 0,
         };
-        let guest = filter(6, 0, bochs, 0, true, &[]);
+        let guest = filter(6, 0, bochs, 0, true, CLOCKS, &[]);
         assert_eq!(
             guest,
             CpuidResult {
@@ -447,14 +538,14 @@ mod tests {
             }
         );
         assert_eq!(
-            filter(6, 0, CpuidResult::default(), 0, false, &[]).eax,
+            filter(6, 0, CpuidResult::default(), 0, false, CLOCKS, &[]).eax,
             LEAF6_EAX_ARAT
         );
     }
 
     #[test]
     fn leaf7_hides_features_backed_by_unemulated_msrs_and_keeps_tsc_adjust() {
-        let guest = filter(7, 0, ALL_SET, 0, true, &[]);
+        let guest = filter(7, 0, ALL_SET, 0, true, CLOCKS, &[]);
         assert_eq!(guest.eax, u32::MAX, "EAX (max sub-leaf) passes");
         assert_eq!(guest.ebx, !LEAF7_EBX_HIDDEN);
         assert_ne!(guest.ebx & (1 << 1), 0, "TSC_ADJUST is emulated");
@@ -484,18 +575,18 @@ mod tests {
         ] {
             assert_eq!(register & (1 << bit), 0, "CPUID.7.0 {name}");
         }
-        let sub2 = filter(7, 2, ALL_SET, 0, true, &[]);
+        let sub2 = filter(7, 2, ALL_SET, 0, true, CLOCKS, &[]);
         assert_eq!(sub2.edx, !LEAF7_2_EDX_SPEC_CTRL_BITS);
-        assert_eq!(filter(7, 1, ALL_SET, 0, true, &[]), ALL_SET);
+        assert_eq!(filter(7, 1, ALL_SET, 0, true, CLOCKS, &[]), ALL_SET);
     }
 
     #[test]
     fn leaf7_ospke_follows_the_guests_cr4_pke() {
         assert_eq!(
-            filter(7, 0, ALL_SET, 0, false, &[]).ecx & LEAF7_ECX_OSPKE,
+            filter(7, 0, ALL_SET, 0, false, CLOCKS, &[]).ecx & LEAF7_ECX_OSPKE,
             0
         );
-        let with_pke = filter(7, 0, CpuidResult::default(), CR4_PKE, false, &[]);
+        let with_pke = filter(7, 0, CpuidResult::default(), CR4_PKE, false, CLOCKS, &[]);
         assert_eq!(with_pke.ecx, LEAF7_ECX_OSPKE);
     }
 
@@ -509,7 +600,7 @@ mod tests {
             ecx: 0x100,
             edx: 0,
         };
-        let guest = filter(0xd, 1, bochs, 0, true, &[]);
+        let guest = filter(0xd, 1, bochs, 0, true, CLOCKS, &[]);
         assert_eq!(
             guest,
             CpuidResult {
@@ -526,8 +617,8 @@ mod tests {
             ecx: 0xa80,
             edx: 0,
         };
-        assert_eq!(filter(0xd, 0, components, 0, true, &[]), components);
-        assert_eq!(filter(0xd, 2, ALL_SET, 0, true, &[]), ALL_SET);
+        assert_eq!(filter(0xd, 0, components, 0, true, CLOCKS, &[]), components);
+        assert_eq!(filter(0xd, 2, ALL_SET, 0, true, CLOCKS, &[]), ALL_SET);
     }
 
     #[test]
@@ -535,12 +626,59 @@ mod tests {
         for leaf in [0xf, 0x10, 0x12, 0x14] {
             for subleaf in [0, 1] {
                 assert_eq!(
-                    filter(leaf, subleaf, ALL_SET, 0, true, &[]),
+                    filter(leaf, subleaf, ALL_SET, 0, true, CLOCKS, &[]),
                     CpuidResult::default(),
                     "leaf {leaf:#x}"
                 );
             }
         }
+    }
+
+    #[test]
+    fn clock_leaves_describe_the_calibrated_tsc_and_the_apic_timer_crystal() {
+        // Bochs' Skylake-X answers: a 292/2 ratio and 3500 MHz, for a 100 MHz TSC.
+        let host = CpuidResult {
+            eax: 2,
+            ebx: 292,
+            ecx: 0,
+            edx: 0,
+        };
+        let tsc = filter(0x15, 0, host, 0, true, CLOCKS, &[]);
+        // Linux: crystal_khz * ebx / eax = 1_000_000 * 100 / 1000 = 100_000 kHz.
+        assert_eq!((tsc.eax, tsc.ebx, tsc.ecx), (1000, 100, 1_000_000_000));
+        assert_eq!(
+            u64::from(tsc.ecx / 1000) * u64::from(tsc.ebx) / u64::from(tsc.eax),
+            100_000
+        );
+        let frequencies = filter(0x16, 0, host, 0, true, CLOCKS, &[]);
+        assert_eq!(
+            (frequencies.eax, frequencies.ebx, frequencies.ecx),
+            (100, 100, 0)
+        );
+    }
+
+    #[test]
+    fn tsc_leaf_is_not_enumerated_where_linux_would_overflow_or_round() {
+        let fast = GuestClocks {
+            tsc_mhz: 4295,
+            ..CLOCKS
+        };
+        assert_eq!(fast.tsc_leaf(), CpuidResult::default());
+        let fastest = GuestClocks {
+            tsc_mhz: 4294,
+            ..CLOCKS
+        };
+        assert_eq!(fastest.tsc_leaf().ebx, 4294);
+        let odd_crystal = GuestClocks {
+            crystal_hz: 25_000_001,
+            ..CLOCKS
+        };
+        assert_eq!(odd_crystal.tsc_leaf(), CpuidResult::default());
+        let unknown = GuestClocks {
+            tsc_mhz: 0,
+            ..CLOCKS
+        };
+        assert_eq!(unknown.tsc_leaf(), CpuidResult::default());
     }
 
     #[test]
@@ -551,9 +689,9 @@ mod tests {
             ecx: 7,
             edx: 6,
         };
-        assert_eq!(filter(0x8000_0001, 0, host, 0, false, &[]), host);
+        assert_eq!(filter(0x8000_0001, 0, host, 0, false, CLOCKS, &[]), host);
         assert_eq!(
-            filter(LEAF_PERFORMANCE_MONITORING, 0, host, 0, false, &[]),
+            filter(LEAF_PERFORMANCE_MONITORING, 0, host, 0, false, CLOCKS, &[]),
             CpuidResult::default()
         );
     }

@@ -42,6 +42,7 @@ pub fn handle(vm: &mut Vm) -> Flow {
     if !matches!(size, 1 | 2 | 4) {
         return stop(format!("I/O exit with impossible size {size}"));
     }
+    vm.stats.record_port(port);
     // Passed-through ports should never exit; count it if one does (the tests assert zero).
     for passthrough in vm
         .passthrough_ports
