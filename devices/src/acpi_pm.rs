@@ -45,9 +45,9 @@
 mod tests;
 
 use crate::interface::{
-    ClaimError, Device, DeviceContext, DeviceError, IrqLine, Nanos, PortRange, Region, TimerError,
-    TimerId, VmRequest,
+    Device, DeviceContext, DeviceError, IrqLine, Nanos, PortRange, TimerError, TimerId, VmRequest,
 };
+use crate::port_claims::{claim_ports, release_ports};
 
 /// First port of the register blocks (clear of the PC's legacy ports, the PCI configuration
 /// ports 0xCF8–0xCFF and the PCI I/O BARs from 0xC000).
@@ -400,13 +400,7 @@ impl Device for AcpiPm {
     fn install(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
         ctx.set_irq(SCI_LINE, false)
             .map_err(|e| DeviceError::Config(alloc::format!("acpi_pm SCI line: {e:?}")))?;
-        for range in Self::PORTS {
-            match ctx.claim(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        claim_ports(ctx, &Self::PORTS)
     }
 
     /// The chip's reset: every register cleared (SCI_EN still reads 1), SCI low, no timer.
@@ -431,13 +425,7 @@ impl Device for AcpiPm {
 
     fn remove(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
         self.drop_timer(ctx)?;
-        for range in Self::PORTS {
-            match ctx.release(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        release_ports(ctx, &Self::PORTS)
     }
 
     fn pio_read(&mut self, ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {

@@ -67,6 +67,7 @@ pub mod mediated;
 pub mod pci;
 pub mod pic8259;
 pub mod pit8254;
+pub mod port_claims;
 pub mod rtc_cmos;
 pub mod shared;
 pub mod test_device;

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use super::*;
 use crate::bus::{Access, Bus};
+use crate::interface::Region;
 use crate::testing::FakeContext;
 
 /// PM1_STS, PM1_EN.

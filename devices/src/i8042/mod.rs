@@ -48,9 +48,8 @@ pub use queue::{OUTPUT_QUEUE_CAP, Source};
 
 use queue::OutputQueue;
 
-use crate::interface::{
-    ClaimError, Device, DeviceContext, DeviceError, IrqLine, PortRange, Region, VmRequest,
-};
+use crate::interface::{Device, DeviceContext, DeviceError, IrqLine, PortRange, VmRequest};
+use crate::port_claims::{claim_ports, release_ports};
 
 /// Data port: output buffer (read), device data or command parameter (write).
 pub const DATA_PORT: u16 = 0x60;
@@ -431,13 +430,7 @@ impl Device for I8042 {
             ctx.set_irq(line, false)
                 .map_err(|e| DeviceError::Config(alloc::format!("i8042 irq {}: {e:?}", line.0)))?;
         }
-        for range in Self::PORTS {
-            match ctx.claim(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        claim_ports(ctx, &Self::PORTS)
     }
 
     fn power_on(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
@@ -452,13 +445,7 @@ impl Device for I8042 {
     }
 
     fn remove(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        for range in Self::PORTS {
-            match ctx.release(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        release_ports(ctx, &Self::PORTS)
     }
 
     fn pio_read(&mut self, ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {

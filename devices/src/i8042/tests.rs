@@ -1,6 +1,7 @@
 //! The keyboard controller's documented behaviour, one test each, through ports 0x60/0x64.
 
 use super::*;
+use crate::interface::Region;
 use crate::testing::FakeContext;
 
 fn powered() -> (I8042, FakeContext) {

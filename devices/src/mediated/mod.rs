@@ -49,7 +49,8 @@ pub use policy::{AccessKind, AccessSize, Action, Decision, MAX_RULES, Policy, Po
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::interface::{ClaimError, Device, DeviceContext, DeviceError, PortRange, Region};
+use crate::interface::{Device, DeviceContext, DeviceError, PortRange};
+use crate::port_claims::{claim_ports, release_ports};
 
 /// The real device's ports, as the hypervisor reaches them. The kernel implements it with
 /// `in`/`out` on the ports it allows this device; a test with a recording fake.
@@ -180,18 +181,12 @@ impl<H: HostPorts> Device for MediatedPorts<H> {
 
     /// Claims the port range (a context that claims for its devices is accepted).
     fn install(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        match ctx.claim(Region::Pio(self.ports)) {
-            Ok(()) | Err(ClaimError::Unsupported) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+        claim_ports(ctx, &[self.ports])
     }
 
     /// Releases the port range.
     fn remove(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        match ctx.release(Region::Pio(self.ports)) {
-            Ok(()) | Err(ClaimError::Unsupported) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+        release_ports(ctx, &[self.ports])
     }
 
     fn pio_read(&mut self, _ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use super::*;
 use crate::bus::{Access, Bus};
 use crate::interface::Device;
+use crate::interface::Region;
 use crate::shared::Shared;
 use crate::testing::FakeContext;
 

@@ -39,7 +39,8 @@ pub use chip::command;
 
 use chip::{Chip, SPURIOUS_LEVEL};
 
-use crate::interface::{ClaimError, Device, DeviceContext, DeviceError, PortRange, Region};
+use crate::interface::{Device, DeviceContext, DeviceError, PortRange};
+use crate::port_claims::{claim_ports, release_ports};
 
 /// Master command port (ICW1, OCW2, OCW3; reads IRR/ISR).
 pub const MASTER_COMMAND: u16 = 0x20;
@@ -242,13 +243,7 @@ impl Device for PicPair {
 
     /// Claims ports 0x20, 0x21, 0xA0, 0xA1, 0x4D0 and 0x4D1.
     fn install(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        for range in Self::PORTS {
-            match ctx.claim(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        claim_ports(ctx, &Self::PORTS)
     }
 
     fn power_on(&mut self, _ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
@@ -257,13 +252,7 @@ impl Device for PicPair {
     }
 
     fn remove(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
-        for range in Self::PORTS {
-            match ctx.release(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        release_ports(ctx, &Self::PORTS)
     }
 
     fn pio_read(&mut self, _ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {

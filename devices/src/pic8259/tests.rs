@@ -2,6 +2,7 @@
 //! guest would.
 
 use super::*;
+use crate::interface::Region;
 use crate::testing::FakeContext;
 
 /// ICW1: edge-triggered, cascade mode, ICW4 needed.

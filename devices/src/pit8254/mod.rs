@@ -61,9 +61,9 @@ use channel::{Channel, MODE_MASK};
 use clock::{Ticks, nanos_for, ticks_at};
 
 use crate::interface::{
-    ClaimError, Device, DeviceContext, DeviceError, IrqLine, Nanos, PortRange, Region, TimerError,
-    TimerId,
+    Device, DeviceContext, DeviceError, IrqLine, Nanos, PortRange, TimerError, TimerId,
 };
+use crate::port_claims::{claim_ports, release_ports};
 
 /// Counter 0's data port; counters 1 and 2 follow.
 pub const COUNTER0: u16 = 0x40;
@@ -305,13 +305,7 @@ impl Device for Pit8254 {
     fn install(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
         ctx.set_irq(IRQ, false)
             .map_err(|e| DeviceError::Config(alloc::format!("pit8254 irq 0: {e:?}")))?;
-        for range in Self::PORTS {
-            match ctx.claim(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        claim_ports(ctx, &Self::PORTS)
     }
 
     fn power_on(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
@@ -333,13 +327,7 @@ impl Device for Pit8254 {
         if let Some((timer, _)) = self.timer.take() {
             ctx.disconnect_timer(timer)?;
         }
-        for range in Self::PORTS {
-            match ctx.release(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        release_ports(ctx, &Self::PORTS)
     }
 
     fn pio_read(&mut self, ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {

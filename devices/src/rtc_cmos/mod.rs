@@ -55,9 +55,9 @@ mod tests;
 use calendar::{DateTime, decode, decode_hour, encode, encode_hour};
 
 use crate::interface::{
-    ClaimError, Device, DeviceContext, DeviceError, IrqLine, Nanos, PortRange, Region, TimerError,
-    TimerId,
+    Device, DeviceContext, DeviceError, IrqLine, Nanos, PortRange, TimerError, TimerId,
 };
+use crate::port_claims::{claim_ports, release_ports};
 
 /// Index port (bit 7: NMI mask).
 pub const INDEX_PORT: u16 = 0x70;
@@ -657,13 +657,7 @@ impl Device for RtcCmos {
         ctx.set_irq(IRQ, false)
             .map_err(|e| DeviceError::Config(alloc::format!("rtc_cmos irq 8: {e:?}")))?;
         self.fill_memory_sizes(ctx.vm_config().ram_bytes);
-        for range in Self::PORTS {
-            match ctx.claim(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        claim_ports(ctx, &Self::PORTS)
     }
 
     /// The chip's RESET: PIE, AIE, UIE, SQWE and every flag cleared; time and RAM kept.
@@ -691,13 +685,7 @@ impl Device for RtcCmos {
         if let Some((timer, _)) = self.timer.take() {
             ctx.disconnect_timer(timer)?;
         }
-        for range in Self::PORTS {
-            match ctx.release(Region::Pio(range)) {
-                Ok(()) | Err(ClaimError::Unsupported) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
+        release_ports(ctx, &Self::PORTS)
     }
 
     fn pio_read(&mut self, ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {

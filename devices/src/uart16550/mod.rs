@@ -56,9 +56,9 @@ use fifo::ByteFifo;
 use registers::{CLOCK_HZ, CLOCKS_PER_BIT, PORT_COUNT, fcr, ier, iir, lcr, lsr, mcr, msr, offset};
 
 use crate::interface::{
-    ClaimError, Device, DeviceContext, DeviceError, IrqLine, Nanos, PortRange, RangeError, Region,
-    TimerId,
+    Device, DeviceContext, DeviceError, IrqLine, Nanos, PortRange, RangeError, TimerId,
 };
+use crate::port_claims::{claim_ports, release_ports};
 
 /// How often the back end is polled for received bytes and the character timeout checked.
 pub const POLL_PERIOD_NS: Nanos = 1_000_000;
@@ -495,20 +495,6 @@ impl<B: UartBackend> Uart16550<B> {
 }
 
 /// Claims `region`, accepting a context whose VMM claims on the device's behalf.
-fn claim_ports(ctx: &mut dyn DeviceContext, region: Region) -> Result<(), DeviceError> {
-    match ctx.claim(region) {
-        Ok(()) | Err(ClaimError::Unsupported) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
-}
-
-fn release_ports(ctx: &mut dyn DeviceContext, region: Region) -> Result<(), DeviceError> {
-    match ctx.release(region) {
-        Ok(()) | Err(ClaimError::Unsupported) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
-}
-
 impl<B: UartBackend> Device for Uart16550<B> {
     fn name(&self) -> &str {
         "uart16550"
@@ -518,7 +504,7 @@ impl<B: UartBackend> Device for Uart16550<B> {
     fn install(&mut self, ctx: &mut dyn DeviceContext) -> Result<(), DeviceError> {
         ctx.set_irq(self.irq, false)
             .map_err(|e| DeviceError::Config(alloc::format!("uart16550 irq line: {e:?}")))?;
-        claim_ports(ctx, Region::Pio(self.ports))
+        claim_ports(ctx, &[self.ports])
     }
 
     /// Master reset, line lowered, poll timer connected.
@@ -548,7 +534,7 @@ impl<B: UartBackend> Device for Uart16550<B> {
         if let Some(timer) = self.poll_timer.take() {
             ctx.disconnect_timer(timer)?;
         }
-        release_ports(ctx, Region::Pio(self.ports))
+        release_ports(ctx, &[self.ports])
     }
 
     fn pio_read(&mut self, ctx: &mut dyn DeviceContext, port: u16, data: &mut [u8]) {

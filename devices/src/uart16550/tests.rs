@@ -2,6 +2,7 @@
 
 use super::registers::{fcr, ier, iir, lcr, lsr, mcr, msr, offset};
 use super::*;
+use crate::interface::Region;
 use crate::interface::{Device, IrqLine};
 use crate::testing::FakeContext;
 
