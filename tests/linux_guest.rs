@@ -8,13 +8,14 @@
 //! written file in its image after the run (disk write-back).
 //!
 //! Host packages: the disk test builds and reads its image with `mke2fs` and `debugfs`
-//! (e2fsprogs, installed by `.ci/run`).
+//! (e2fsprogs: installed like the emulators when missing and running as root, and by `.ci/run`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use boot::disk_writeback::WriteBack;
+use boot::host::{Probe, Requirement};
 use boot::linux::init_script::{self, REBOOT_MARKER, USERSPACE_MARKER};
 use boot::linux::initramfs::VIRTIO_ORDER_FILE;
 use boot::linux::{self, InitramfsSpec, MarkerReport};
@@ -149,11 +150,13 @@ const HVC_TEXT: &str = "HV-LINUX-HVC: hello over virtio-console";
 const MOUNT_FAILED: &str = "HV-LINUX-DISK: mount failed";
 /// The disk image: 2048 blocks of 1 KiB (2 MiB).
 const DISK_BLOCKS: &str = "2048";
+/// The Debian package with `mke2fs` and `debugfs`.
+const E2FSPROGS_PACKAGE: &str = "e2fsprogs";
 /// Where Debian keeps e2fsprogs' programs (not on a non-root user's `PATH`).
 const SBIN_DIRS: [&str; 2] = ["/usr/sbin", "/sbin"];
 
-/// `name` on `PATH` or in an sbin directory; panics with the package to install otherwise.
-fn e2fsprogs(name: &str) -> PathBuf {
+/// `name` on `PATH` or in an sbin directory.
+fn find_e2fsprogs(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default()
@@ -161,7 +164,22 @@ fn e2fsprogs(name: &str) -> PathBuf {
         .chain(SBIN_DIRS.iter().map(PathBuf::from))
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is missing: apt-get install e2fsprogs"))
+}
+
+/// `name` from e2fsprogs, which the host tool's installer adds when missing (as root; otherwise
+/// the panic names the command to run).
+fn e2fsprogs(name: &'static str) -> PathBuf {
+    if let Some(found) = find_e2fsprogs(name) {
+        return found;
+    }
+    let requirement = Requirement {
+        probe: Probe::Program(name),
+        package: E2FSPROGS_PACKAGE,
+    };
+    if let Err(error) = boot::host::ensure(&[requirement]) {
+        panic!("`{name}` is missing: {error}");
+    }
+    find_e2fsprogs(name).unwrap_or_else(|| panic!("`{name}` is missing: apt-get install e2fsprogs"))
 }
 
 /// Runs `command`, panicking with its output when it fails; its standard output.

@@ -200,7 +200,13 @@ static INSTALL_LOCK: Mutex<bool> = Mutex::new(false);
 /// Makes sure everything a run needs is installed; installs missing Debian packages with apt-get
 /// when apt-get exists and we are root, else fails with the command to run.
 pub fn ensure_tools(emulator: Emulator, firmware: Firmware) -> Result<(), BootError> {
-    let needed = requirements(emulator, firmware);
+    ensure(&requirements(emulator, firmware))
+}
+
+/// Makes sure every requirement of `needed` is present, installing the missing ones' Debian
+/// packages with apt-get when apt-get exists and we are root, else fails with the command to
+/// run (tests use it for the host programs they need, e.g. e2fsprogs).
+pub fn ensure(needed: &[Requirement]) -> Result<(), BootError> {
     if needed.iter().all(Requirement::is_present) {
         return Ok(());
     }
@@ -208,7 +214,7 @@ pub fn ensure_tools(emulator: Emulator, firmware: Firmware) -> Result<(), BootEr
     let mut updated = INSTALL_LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let missing: Vec<Requirement> = needed.into_iter().filter(|r| !r.is_present()).collect();
+    let missing: Vec<Requirement> = needed.iter().copied().filter(|r| !r.is_present()).collect();
     if missing.is_empty() {
         return Ok(());
     }
