@@ -14,6 +14,7 @@
 //! | `vm_apic` | `on`: VMs get a local APIC and an I/O APIC; `off`: the 8259A pair only | `off` |
 //! | `vm_acpi` | `on`: VMs with APICs get ACPI tables (RSDP, XSDT, FADT, DSDT, MADT) at 0xE0000; `off`: none | `off` |
 //! | `vm_schedule` | `sequential` (one VM after another) or `together` (time-sliced) | `sequential` |
+//! | `disk_dump` | `on`: print the sectors each virtio disk's guest wrote when its VM ends (the host tool writes them back into the image; at most 4096 sectors); `off`: only count them | `off` |
 
 use core::fmt;
 
@@ -38,6 +39,7 @@ pub struct Options<'a> {
     pub vms_together: bool,
     pub vm_apic: bool,
     pub vm_acpi: bool,
+    pub disk_dump: bool,
     pub config: Option<&'a str>,
 }
 
@@ -55,6 +57,7 @@ impl Default for Options<'_> {
             vms_together: false,
             vm_apic: false,
             vm_acpi: false,
+            disk_dump: false,
             config: None,
         }
     }
@@ -147,6 +150,13 @@ pub fn parse(text: &str) -> Result<Options<'_>, CmdlineError<'_>> {
                     _ => return Err(bad()),
                 }
             }
+            "disk_dump" => {
+                options.disk_dump = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(bad()),
+                }
+            }
             "vm_schedule" => {
                 options.vms_together = match value {
                     "sequential" => false,
@@ -189,6 +199,9 @@ mod tests {
         assert_eq!(options.log_level, LevelFilter::Debug);
         let vms = parse("vms=a.elf,b.bin@0x7c00 vm_ram_mib=64").unwrap();
         assert!(!vms.vm_acpi);
+        assert!(!vms.disk_dump);
+        assert!(parse("disk_dump=on").unwrap().disk_dump);
+        assert!(parse("disk_dump=maybe").is_err());
         let acpi = parse("vm_apic=on vm_acpi=on").unwrap();
         assert!(acpi.vm_apic && acpi.vm_acpi);
         assert_eq!(

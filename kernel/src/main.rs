@@ -173,6 +173,7 @@ mod hypervisor {
             return ExitStatus::VmFailed;
         };
         kernel::vm::set_capabilities(caps);
+        kernel::vm::scheduler::set_disk_dump(options.disk_dump);
         let _vmx_on = match vmx::enable_for_vms(&caps) {
             Ok(on) => on,
             Err(error) => {
@@ -206,6 +207,7 @@ mod hypervisor {
             return ExitStatus::VmFailed;
         };
         kernel::vm::set_capabilities(caps);
+        kernel::vm::scheduler::set_disk_dump(options.disk_dump);
         let _vmx_on = match vmx::enable_for_vms(&caps) {
             Ok(on) => on,
             Err(error) => {

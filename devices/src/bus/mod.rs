@@ -301,6 +301,10 @@ impl Bus {
         }
         let result = self.call(services, id.slot, |device, ctx| device.power_off(ctx));
         self.set_state(id, DeviceState::PoweredOff)?;
+        // A powered-off device drives nothing: what it left asserted is released.
+        for line in self.irq_lines.release(id.slot) {
+            let _ = services.set_irq(line, false);
+        }
         match result {
             Some(Ok(())) => Ok(()),
             Some(Err(error)) => Err(BusError::Device(error)),

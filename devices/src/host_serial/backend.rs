@@ -29,8 +29,9 @@ pub const CONTROL_REPLACEMENT: u8 = b'.';
 /// Between the tag and the text.
 const TAG_SEPARATOR: [u8; 2] = [TAG_CLOSE, b' '];
 
-/// What a guest byte becomes in the line: `None` to drop it.
-fn sanitize(byte: u8) -> Option<u8> {
+/// What a guest byte becomes in a console line: `None` to drop it (carriage returns), control
+/// bytes [`CONTROL_REPLACEMENT`], tabs and printable bytes themselves.
+pub fn sanitize(byte: u8) -> Option<u8> {
     match byte {
         CARRIAGE_RETURN => None,
         TAB => Some(TAB),

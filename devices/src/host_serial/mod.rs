@@ -48,7 +48,7 @@ mod hub;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{CONTROL_REPLACEMENT, HostBackedUart, LINE_CAPACITY};
+pub use backend::{CONTROL_REPLACEMENT, HostBackedUart, LINE_CAPACITY, sanitize};
 pub use hub::{
     HostSerialError, INPUT_QUEUE_CAPACITY, MAX_NAME_BYTES, MAX_VMS, PUMP_BURST, SharedHostSerial,
     VmSerialStats,

@@ -190,7 +190,8 @@ fn firmware_placement_programs_bar0_and_enables_io_decoding_at_power_on() {
     let blk = crate::virtio::VirtioBlk::new(crate::virtio::MemoryDisk::zeroed(8).unwrap());
     let mut function = crate::virtio::VirtioPci::new(bdf, crate::interface::IrqLine(11), blk)
         .unwrap()
-        .with_firmware_io_base(0xC040);
+        .with_firmware_io_base(crate::interface::PortRange::new(0xC040, 0x40).unwrap())
+        .unwrap();
     assert_eq!(function.io_bar_size(), 64);
     let mut ctx = crate::testing::FakeContext::default();
     use crate::interface::Device;
@@ -206,4 +207,28 @@ fn firmware_placement_programs_bar0_and_enables_io_decoding_at_power_on() {
     let mut status = [0xFFu8; 1];
     function.pio_read(&mut ctx, 0xC040 + 0x12, &mut status);
     assert_eq!(status, [0]);
+}
+
+#[test]
+fn firmware_windows_that_misalign_or_shrink_the_bar_are_refused() {
+    use crate::interface::PortRange;
+    let function = || {
+        let bdf = crate::interface::Bdf::new(0, 3, 0).unwrap();
+        let blk = crate::virtio::VirtioBlk::new(crate::virtio::MemoryDisk::zeroed(8).unwrap());
+        crate::virtio::VirtioPci::new(bdf, crate::interface::IrqLine(11), blk).unwrap()
+    };
+    for window in [
+        PortRange::new(0xC020, 0x100).unwrap(),
+        PortRange::new(0xC000, 0x20).unwrap(),
+    ] {
+        assert!(matches!(
+            function().with_firmware_io_base(window),
+            Err(crate::virtio::VirtioPciError::FirmwareWindow(w)) if w == window
+        ));
+    }
+    assert!(
+        function()
+            .with_firmware_io_base(PortRange::new(0xC300, 0x100).unwrap())
+            .is_ok()
+    );
 }

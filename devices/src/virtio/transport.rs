@@ -57,7 +57,7 @@
 use alloc::vec::Vec;
 
 use crate::interface::{
-    Bdf, Device, DeviceContext, DeviceError, DeviceMemory, IrqLine, Nanos, TimerId,
+    Bdf, Device, DeviceContext, DeviceError, DeviceMemory, IrqLine, Nanos, PortRange, TimerId,
 };
 use crate::pci::bar::{Bar, BarError, MAX_IO_SIZE};
 use crate::pci::config_space::{ConfigSpace, Header, InterruptPin};
@@ -86,6 +86,8 @@ pub enum VirtioPciError {
     QueueCount(usize),
     /// The device configuration does not fit a 256-port I/O BAR.
     ConfigTooLarge(usize),
+    /// A firmware window the BAR does not fit in, or not aligned to the BAR's size.
+    FirmwareWindow(PortRange),
 }
 
 /// A virtio device on the PCI bus through the legacy transport.
@@ -167,12 +169,16 @@ impl<D: VirtioDevice> VirtioPci<D> {
         })
     }
 
-    /// Program BAR0 to `base` and enable I/O decoding at every power-on (the firmware's
-    /// resource assignment). `base` should be aligned to the BAR's size
-    /// ([`VirtioPci::io_bar_size`]); the BAR keeps only the bits its size allows.
-    pub fn with_firmware_io_base(mut self, base: u16) -> Self {
-        self.firmware_io_base = Some(base);
-        self
+    /// Program BAR0 to the start of `window` and enable I/O decoding at every power-on (the
+    /// firmware's resource assignment). Refused unless the BAR fits in `window` and its start is
+    /// aligned to the BAR's size, as a BAR requires.
+    pub fn with_firmware_io_base(mut self, window: PortRange) -> Result<Self, VirtioPciError> {
+        let base = u64::from(window.first());
+        if self.io_bar_size > u64::from(window.len()) || !base.is_multiple_of(self.io_bar_size) {
+            return Err(VirtioPciError::FirmwareWindow(window));
+        }
+        self.firmware_io_base = Some(window.first());
+        Ok(self)
     }
 
     /// The number of ports BAR0 decodes.

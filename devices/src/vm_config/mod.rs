@@ -42,6 +42,7 @@ pub use limits::{
 pub use policy::{PolicyBuildError, build_policy};
 pub use resources::{
     HYPERVISOR_OWNED, MAX_ISA_IRQ, NamedRegion, PAGE_SIZE, PC_PLATFORM, PC_PLATFORM_IRQS,
+    VIRTIO_IO_BASE, VIRTIO_IO_STRIDE, virtio_io_window,
 };
 pub use schema::{
     Access, Action, CpuidOverride, DeviceDesc, DeviceKind, Guest, HostDevice, Machine, Method,

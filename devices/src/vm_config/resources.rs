@@ -177,6 +177,22 @@ pub const HYPERVISOR_OWNED: &[NamedRegion] = &[
     },
 ];
 
+/// Where the VMM, playing the firmware, puts the legacy I/O BAR of the virtio function in PCI
+/// slot `s`: [`VIRTIO_IO_BASE`] + `s` × [`VIRTIO_IO_STRIDE`] (above the ISA range, as PC
+/// firmware does; a legacy virtio BAR is at most 256 ports, so every BAR is aligned to its
+/// size). Configured port devices must stay out of the windows of the VM's virtio slots.
+pub const VIRTIO_IO_BASE: u16 = 0xC000;
+/// Ports between two slots' I/O BARs (and the most a legacy virtio BAR decodes).
+pub const VIRTIO_IO_STRIDE: u16 = 0x100;
+
+/// The I/O window of the virtio function in PCI slot `slot` (`None` past the port space).
+pub fn virtio_io_window(slot: u8) -> Option<PortRange> {
+    let base = VIRTIO_IO_STRIDE
+        .checked_mul(u16::from(slot))?
+        .checked_add(VIRTIO_IO_BASE)?;
+    PortRange::new(base, VIRTIO_IO_STRIDE).ok()
+}
+
 /// Number of ports of a debug-exit device.
 pub const DEBUG_EXIT_PORTS: u16 = debug_exit::DEFAULT_PORTS;
 /// Bytes of a test device.

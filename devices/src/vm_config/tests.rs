@@ -541,3 +541,11 @@ fn methods_name_their_host_device_and_exclusivity() {
         ]
     );
 }
+
+#[test]
+fn virtio_io_windows_are_aligned_256_port_blocks_from_0xc000() {
+    assert_eq!(virtio_io_window(0), PortRange::new(0xC000, 0x100).ok());
+    assert_eq!(virtio_io_window(3), PortRange::new(0xC300, 0x100).ok());
+    assert_eq!(virtio_io_window(31), PortRange::new(0xDF00, 0x100).ok());
+    assert_eq!(virtio_io_window(64), None, "past the port space");
+}

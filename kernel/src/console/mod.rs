@@ -24,6 +24,14 @@ impl Write for Console {
     }
 }
 
+/// Write `line` and a newline to COM1 only, in one locked write (no other output can land
+/// inside it): for machine-read output such as the disk dump.
+pub fn serial_line(line: &str) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        serial::write_str_line(line);
+    });
+}
+
 /// A writer for the fault and panic paths: it takes the console locks by force.
 pub fn emergency_writer() -> Console {
     serial::force_unlock();

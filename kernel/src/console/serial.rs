@@ -45,6 +45,14 @@ pub fn write_str(text: &str) {
     }
 }
 
+/// Write `text` and a line end in one locked run.
+pub fn write_str_line(text: &str) {
+    let mut guard = COM1.lock();
+    let Some(uart) = guard.as_mut() else { return };
+    uart.send_bytes_exact(text.as_bytes());
+    uart.send_bytes_exact(b"\r\n");
+}
+
 /// Write raw bytes (no newline translation) in one locked run, so a whole line from a VM's
 /// host-backed UART is never split by other console output.
 pub fn write_bytes(bytes: &[u8]) {

@@ -6,6 +6,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use devices::host_serial::sanitize;
 use devices::interface::{DeviceContext, Nanos};
 use devices::uart16550::UartBackend;
 use devices::virtio::ConsoleSink;
@@ -25,12 +26,14 @@ pub struct LineAssembler {
 
 impl LineAssembler {
     /// Add one byte that arrived at `now`; returns a line that is complete (newline, or
-    /// [`MAX_LINE`] bytes), without its terminator. Carriage returns are dropped.
+    /// [`MAX_LINE`] bytes), without its terminator. Carriage returns are dropped and other
+    /// control bytes (escape sequences too) replaced, so a guest cannot move the host
+    /// terminal's cursor or end a console line early.
     pub fn push(&mut self, byte: u8, now: Nanos) -> Option<String> {
-        match byte {
-            b'\n' => return self.take(),
-            b'\r' => {}
-            byte => {
+        match (byte, sanitize(byte)) {
+            (b'\n', _) => return self.take(),
+            (_, None) => {}
+            (_, Some(byte)) => {
                 self.line.push(byte);
                 self.last_byte_at = Some(now);
                 if self.line.len() >= MAX_LINE {
@@ -80,9 +83,12 @@ impl VmConsole {
         }
     }
 
+    /// Print `line` tagged, in one console write: nothing else can land between the tag and
+    /// the guest's text, so guest text never starts a console line.
     fn print(&self, line: Option<String>) {
         if let Some(text) = line {
-            crate::println!("[{}] {}", self.name, text);
+            let tagged = alloc::format!("[{}] {}\n", self.name, text);
+            crate::print!("{tagged}");
         }
     }
 
@@ -170,6 +176,16 @@ mod tests {
             lines.idle_line(2 * PARTIAL_LINE_AFTER_NS),
             Some(String::from("ab"))
         );
+    }
+
+    #[test]
+    fn control_bytes_are_replaced_and_cannot_end_a_line() {
+        let mut lines = LineAssembler::default();
+        let out: Vec<String> = b"a\x1b[2J\tb\x7f\n"
+            .iter()
+            .filter_map(|byte| lines.push(*byte, 0))
+            .collect();
+        assert_eq!(out, ["a.[2J\tb."]);
     }
 
     #[test]

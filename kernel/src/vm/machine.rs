@@ -13,7 +13,7 @@
 //! | MMIO test device | 0xFEB0_0000–0xFEB0_0FFF |
 //! | local APIC, I/O APIC (when configured) | 0xFEE0_0000 page + x2APIC MSRs; 0xFEC0_0000 |
 //! | ACPI PM1a event/control, PM timer (with ACPI tables) | 0x600–0x605, 0x608–0x60B, SCI on IRQ 9 |
-//! | virtio-blk / virtio-console (when configured) | PCI 00:slot.0, BAR0 I/O at 0xC000 + slot × 0x100, INTx A by the swizzle |
+//! | virtio-blk / virtio-console (when configured) | PCI 00:slot.0, BAR0 I/O in `devices::vm_config::virtio_io_window(slot)` (0xC000 + slot × 0x100), INTx A by the swizzle, ELCR level |
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -32,14 +32,16 @@ use devices::mediated::MediatedPorts;
 use devices::pci::config_space::InterruptPin;
 use devices::pci::host_bridge::HostBridge;
 use devices::pci::{DEFAULT_PIRQ_LINES, intx_line};
-use devices::pic8259::PicPair;
+use devices::pic8259::{self, PicPair};
 use devices::pit8254::Pit8254;
 use devices::rtc_cmos::RtcCmos;
 use devices::shared::Shared;
 use devices::test_device::{self, TestDevice};
 use devices::uart16550::{Uart16550, UartConfig};
 use devices::virtio::{MemoryDisk, TrackedDisk, VirtioBlk, VirtioConsole, VirtioPci};
-use devices::vm_config::{DeviceDesc, DeviceKind, HostDevice, Method, build_policy};
+use devices::vm_config::{
+    DeviceDesc, DeviceKind, HostDevice, Method, build_policy, virtio_io_window,
+};
 
 use super::console::VmConsole;
 use super::host_devices::{self, HostPortWindow};
@@ -50,13 +52,6 @@ use crate::bootfs::BootFiles;
 
 /// A virtio-blk function whose disk the VMM dumps when the VM ends.
 pub type VirtioDisk = Shared<VirtioPci<VirtioBlk<TrackedDisk>>>;
-
-/// Where the VMM, playing the firmware, puts a PCI slot's I/O BAR: `IO_BAR_BASE + slot ×
-/// IO_BAR_STRIDE` (above the ISA range, as PC firmware does; a virtio legacy BAR is at most
-/// 256 ports, so the stride keeps every BAR aligned to its size).
-pub const IO_BAR_BASE: u16 = 0xC000;
-/// Ports between two slots' I/O BARs.
-pub const IO_BAR_STRIDE: u16 = 0x100;
 
 /// Which devices beyond the fixed PC set a VM gets.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +123,7 @@ pub fn install_pc_devices(
             for device in devices {
                 install_configured(bus, platform, name, device, files, &mut installed)?;
             }
+            set_pci_lines_level_triggered(bus, platform, devices);
         }
     }
     if parts.acpi_pm {
@@ -266,6 +262,28 @@ fn install_configured(
     }
 }
 
+/// The firmware's part for PCI interrupts on the 8259A: the ISA lines PCI functions' INTx pins
+/// drive are shared, level-triggered lines, so their ELCR bits are set (as a PC BIOS does),
+/// and a line two functions share is not lost to a missed edge.
+fn set_pci_lines_level_triggered(bus: &mut Bus, platform: &mut Platform, devices: &[DeviceDesc]) {
+    let mut lines: u16 = 0;
+    for device in devices {
+        if let DeviceKind::VirtioBlk { slot, .. } | DeviceKind::VirtioConsole { slot } = device.kind
+            && let Ok(bdf) = Bdf::new(0, slot, 0)
+            && let Some(line) = intx_line(bdf, InterruptPin::IntA, DEFAULT_PIRQ_LINES)
+        {
+            lines |= 1 << line.0;
+        }
+    }
+    let [master, slave] = lines.to_le_bytes();
+    if master != 0 {
+        bus.pio_write(platform, pic8259::ELCR_MASTER, &[master]);
+    }
+    if slave != 0 {
+        bus.pio_write(platform, pic8259::ELCR_SLAVE, &[slave]);
+    }
+}
+
 /// `model` as the PCI function 00:`slot`.0 with its I/O BAR placed by the firmware rule and
 /// INTx pin A on the swizzled ISA line.
 fn virtio_function<D: devices::virtio::VirtioDevice>(
@@ -275,12 +293,10 @@ fn virtio_function<D: devices::virtio::VirtioDevice>(
     let bdf = Bdf::new(0, slot, 0).map_err(|error| format!("PCI slot {slot}: {error:?}"))?;
     let line = intx_line(bdf, InterruptPin::IntA, DEFAULT_PIRQ_LINES)
         .ok_or_else(|| String::from("no INTx line"))?;
-    let io_base = IO_BAR_STRIDE
-        .checked_mul(u16::from(slot))
-        .and_then(|offset| offset.checked_add(IO_BAR_BASE))
-        .ok_or_else(|| format!("PCI slot {slot} has no I/O BAR address"))?;
+    let window = virtio_io_window(slot)
+        .ok_or_else(|| format!("PCI slot {slot} has no I/O window for its BAR"))?;
     VirtioPci::new(bdf, line, model)
-        .map(|function| function.with_firmware_io_base(io_base))
+        .and_then(|function| function.with_firmware_io_base(window))
         .map_err(|error| format!("{error:?}"))
 }
 

@@ -4,6 +4,8 @@
 //! interrupt controller give it something to do; when every live VM is halted the CPU sleeps in
 //! `hlt` until the next tick. A VM that crashes is stopped and reported; the others go on.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -75,10 +77,7 @@ pub fn report_end(vm: &Vm, end: &VmEnd) {
     }
     vm.stats.print(&vm.name);
     for (device, disk) in &vm.disks {
-        let function = disk.lock();
-        for line in devices::virtio::dump_lines(&vm.name, device, function.device().backend()) {
-            crate::println!("{line}");
-        }
+        report_disk(&vm.name, device, disk.lock().device().backend());
     }
     for passthrough in &vm.passthrough_ports {
         crate::println!(
@@ -90,6 +89,44 @@ pub fn report_end(vm: &Vm, end: &VmEnd) {
             passthrough.ports.last()
         );
     }
+}
+
+/// Whether VM ends print the sectors their guests wrote to virtio disks (`disk_dump=on`).
+static DISK_DUMP: AtomicBool = AtomicBool::new(false);
+/// The most written sectors one dump carries (2 MiB: about 4.3 MB of text, a few minutes at
+/// 115200 baud); a disk with more is reported and not dumped, so a guest cannot hold the
+/// hypervisor's console for hours.
+pub const MAX_DUMP_SECTORS: u64 = 4096;
+
+/// Turn the disk dump at VM ends on or off (the host tool asks for it with `disk_dump=on`
+/// when it will write the sectors back into image files).
+pub fn set_disk_dump(on: bool) {
+    DISK_DUMP.store(on, Ordering::Relaxed);
+}
+
+/// What became of a virtio disk: its written sectors on COM1 (see
+/// `devices::virtio::tracked_disk`) when asked for and within [`MAX_DUMP_SECTORS`], else a
+/// count. Only COM1 carries the dump: the framebuffer gets the one summary line.
+fn report_disk(vm: &str, device: &str, disk: &devices::virtio::TrackedDisk) {
+    let dirty = disk.dirty_count();
+    if dirty == 0 {
+        return;
+    }
+    if !DISK_DUMP.load(Ordering::Relaxed) {
+        crate::println!("VM {vm}: {device}: {dirty} sectors written (kept in memory only)");
+        return;
+    }
+    if dirty > MAX_DUMP_SECTORS {
+        crate::println!(
+            "{} {vm} {device} refused dirty={dirty} max={MAX_DUMP_SECTORS}",
+            devices::virtio::tracked_disk::DUMP_PREFIX
+        );
+        return;
+    }
+    for line in devices::virtio::dump_lines(vm, device, disk) {
+        crate::console::serial_line(&line);
+    }
+    crate::println!("VM {vm}: {device}: {dirty} written sectors dumped for the host tool");
 }
 
 /// Print the end-of-run table: per VM its end, exits and CPU time.

@@ -1,13 +1,15 @@
 //! Exit statistics per VM: how many exits of each basic reason, and the TSC cycles the
 //! hypervisor spent from each exit to the next VM entry; and which ports the I/O exits hit.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use crate::vmx::exit_reason::ExitReason;
 
 /// Ports listed in the printed table (the busiest first).
 pub const TOP_PORTS: usize = 8;
+/// Distinct ports counted one by one; exits on further ports are counted together, so what a
+/// guest probes cannot grow the table.
+pub const COUNTED_PORTS: usize = 32;
 
 /// Basic exit-reason numbers tracked (0..=64 covers every reason the SDM defines).
 pub const REASONS: usize = 65;
@@ -17,8 +19,12 @@ pub const REASONS: usize = 65;
 pub struct ExitStats {
     counts: [u64; REASONS],
     cycles: [u64; REASONS],
-    /// I/O exits per port (at most 65,536 entries, one per port).
-    ports: BTreeMap<u16, u64>,
+    /// I/O exits per port, for the first [`COUNTED_PORTS`] ports seen.
+    ports: [(u16, u64); COUNTED_PORTS],
+    /// How many entries of `ports` are in use.
+    ports_used: usize,
+    /// I/O exits on ports past the table.
+    other_ports: u64,
 }
 
 impl Default for ExitStats {
@@ -26,7 +32,9 @@ impl Default for ExitStats {
         ExitStats {
             counts: [0; REASONS],
             cycles: [0; REASONS],
-            ports: BTreeMap::new(),
+            ports: [(0, 0); COUNTED_PORTS],
+            ports_used: 0,
+            other_ports: 0,
         }
     }
 }
@@ -61,13 +69,25 @@ impl ExitStats {
 
     /// Count one I/O exit on `port`.
     pub fn record_port(&mut self, port: u16) {
-        let count = self.ports.entry(port).or_insert(0);
-        *count = count.saturating_add(1);
+        let used = &mut self.ports[..self.ports_used];
+        if let Some(entry) = used.iter_mut().find(|(counted, _)| *counted == port) {
+            entry.1 = entry.1.saturating_add(1);
+        } else if let Some(entry) = self.ports.get_mut(self.ports_used) {
+            *entry = (port, 1);
+            self.ports_used += 1;
+        } else {
+            self.other_ports = self.other_ports.saturating_add(1);
+        }
+    }
+
+    /// I/O exits on ports past the first [`COUNTED_PORTS`].
+    pub fn other_ports(&self) -> u64 {
+        self.other_ports
     }
 
     /// The `n` ports with the most I/O exits, busiest first (ties: lower port first).
     pub fn busiest_ports(&self, n: usize) -> Vec<(u16, u64)> {
-        let mut ports: Vec<(u16, u64)> = self.ports.iter().map(|(p, c)| (*p, *c)).collect();
+        let mut ports: Vec<(u16, u64)> = self.ports[..self.ports_used].to_vec();
         ports.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         ports.truncate(n);
         ports
@@ -114,7 +134,11 @@ impl ExitStats {
                 .iter()
                 .map(|(port, count)| alloc::format!("{port:#x}: {count}"))
                 .collect();
-            crate::println!("VM {vm}:   I/O exits by port: {}", list.join(", "));
+            let others = match self.other_ports {
+                0 => alloc::string::String::new(),
+                count => alloc::format!(", other ports: {count}"),
+            };
+            crate::println!("VM {vm}:   I/O exits by port: {}{others}", list.join(", "));
         }
     }
 }
@@ -151,6 +175,21 @@ mod tests {
         }
         assert_eq!(stats.busiest_ports(2), [(0x80, 3), (0x3FD, 2)]);
         assert_eq!(stats.busiest_ports(10).len(), 3);
+    }
+
+    #[test]
+    fn ports_past_the_table_are_counted_together() {
+        let mut stats = ExitStats::default();
+        for port in 0..=u16::MAX {
+            stats.record_port(port);
+        }
+        stats.record_port(0);
+        assert_eq!(stats.busiest_ports(1), [(0, 2)]);
+        assert_eq!(stats.busiest_ports(usize::MAX).len(), COUNTED_PORTS);
+        assert_eq!(
+            stats.other_ports(),
+            u64::from(u16::MAX) + 1 - COUNTED_PORTS as u64
+        );
     }
 
     #[test]
