@@ -4,7 +4,9 @@
 //! Cleaning removes what firmware and emulators add around the kernel's own text: NUL bytes (the
 //! Bochs COM1 file starts with one), carriage returns, and ANSI/VT100 escape sequences (OVMF
 //! clears the screen and sets colours on its serial console; ECMA-48 §5.4 gives their shape:
-//! `ESC [` parameters/intermediates, then one final byte 0x40..=0x7E).
+//! `ESC [` parameters/intermediates, then one final byte 0x40..=0x7E). A C0 control byte
+//! (below 0x20: newline, carriage return, ESC, ...) ends any sequence and is then taken as
+//! itself, so a guest cannot hide a newline inside an unfinished sequence.
 //!
 //! Every line also goes through a [`DumpCollector`]: the per-sector lines of a disk dump
 //! ([`crate::disk_writeback`]) are collected there and neither shown while streaming nor kept
@@ -23,6 +25,8 @@ const ESC: u8 = 0x1b;
 const CSI_INTRODUCER: u8 = b'[';
 /// Final bytes of a control sequence lie in 0x40..=0x7E (ECMA-48 §5.4).
 const CSI_FINAL: std::ops::RangeInclusive<u8> = 0x40..=0x7e;
+/// C0 control bytes are 0x00..0x20 (ECMA-48 §5.2); any of them ends an escape sequence.
+const C0_END: u8 = 0x20;
 /// Longest control sequence accepted before giving up on it (a guard against a stray ESC).
 const CSI_MAX_LEN: usize = 32;
 /// At most this many bytes of one line are kept; the rest of an overlong line is dropped.
@@ -95,26 +99,13 @@ impl SerialLog {
         let mut visible = Vec::with_capacity(bytes.len());
         for &byte in bytes {
             self.state = match self.state {
-                EscapeState::Text => match byte {
-                    ESC => EscapeState::Escape,
-                    b'\n' => {
-                        let held = std::mem::take(&mut self.held);
-                        self.echo = LineEcho::Undecided;
-                        if self.finish_line() != LineKind::Sector {
-                            visible.extend_from_slice(&held);
-                            visible.push(b'\n');
-                        }
-                        EscapeState::Text
-                    }
-                    0 | b'\r' => EscapeState::Text,
-                    _ => {
-                        if self.partial.len() < MAX_LINE_BYTES {
-                            self.partial.push(byte);
-                        }
-                        self.echo_byte(byte, &mut visible);
-                        EscapeState::Text
-                    }
-                },
+                EscapeState::Text => self.text_byte(byte, &mut visible),
+                // A C0 control byte ends any escape sequence and counts as itself, so a guest
+                // line ending in a bare `ESC [` cannot swallow the newline (and with it merge
+                // into the kernel's next line, such as the exit line).
+                EscapeState::Escape | EscapeState::Csi(_) if byte < C0_END => {
+                    self.text_byte(byte, &mut visible)
+                }
                 // Two-byte escapes (ESC c, ESC 7, ...) end right here.
                 EscapeState::Escape if byte == CSI_INTRODUCER => EscapeState::Csi(0),
                 EscapeState::Escape => EscapeState::Text,
@@ -124,6 +115,31 @@ impl SerialLog {
             };
         }
         String::from_utf8_lossy(&visible).into_owned()
+    }
+
+    /// Takes `byte` as text: ESC starts a sequence, `\n` ends the line, NUL and `\r` are
+    /// dropped, anything else joins the line. The state that follows.
+    fn text_byte(&mut self, byte: u8, visible: &mut Vec<u8>) -> EscapeState {
+        match byte {
+            ESC => EscapeState::Escape,
+            b'\n' => {
+                let held = std::mem::take(&mut self.held);
+                self.echo = LineEcho::Undecided;
+                if self.finish_line() != LineKind::Sector {
+                    visible.extend_from_slice(&held);
+                    visible.push(b'\n');
+                }
+                EscapeState::Text
+            }
+            0 | b'\r' => EscapeState::Text,
+            _ => {
+                if self.partial.len() < MAX_LINE_BYTES {
+                    self.partial.push(byte);
+                }
+                self.echo_byte(byte, visible);
+                EscapeState::Text
+            }
+        }
     }
 
     /// Shows `byte` of the current line (already in `partial`), or holds it back while the line
@@ -243,6 +259,18 @@ mod tests {
         assert_eq!(log.push(b"1;3"), "");
         assert_eq!(log.push(b"1mb\n"), "b\n");
         assert_eq!(log.text(), "ab\n");
+    }
+
+    #[test]
+    fn a_control_byte_ends_an_escape_sequence_so_lines_cannot_merge() {
+        let mut log = SerialLog::new();
+        let visible = log.push(b"[evil] innocent\x1b[\r\nHV-EXIT status=0\r\n");
+        assert_eq!(visible, "[evil] innocent\nHV-EXIT status=0\n");
+        assert_eq!(log.tail(5), vec!["[evil] innocent", "HV-EXIT status=0"]);
+        assert_eq!(log.exit_status(), Some(0));
+        // A bare ESC before the newline, and ESC inside a sequence restarting it.
+        log.push(b"a\x1b\nb\x1b[1\x1b[2mc\n");
+        assert_eq!(log.tail(2), vec!["a", "bc"]);
     }
 
     #[test]

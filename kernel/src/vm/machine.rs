@@ -201,7 +201,15 @@ fn install_configured(
             let image = files
                 .file(disk)
                 .ok_or_else(|| refuse(&format!("no disk image `{disk}` in the boot ramdisk")))?;
-            let disk = MemoryDisk::new(image.to_vec())
+            let mut copy = Vec::new();
+            copy.try_reserve_exact(image.len()).map_err(|_| {
+                refuse(&format!(
+                    "disk image `{disk}` ({} bytes) does not fit the hypervisor heap (heap_mib)",
+                    image.len()
+                ))
+            })?;
+            copy.extend_from_slice(image);
+            let disk = MemoryDisk::new(copy)
                 .map_err(|error| refuse(&format!("disk image `{disk}`: {error:?}")))?;
             let model = VirtioBlk::new(TrackedDisk::new(disk));
             let function = Shared::new(virtio_function(*slot, model).map_err(|e| refuse(&e))?);
