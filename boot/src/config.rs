@@ -8,7 +8,7 @@ use devices::vm_config;
 
 use crate::disk_writeback::WriteBackTarget;
 use crate::vm_config::ConfigError;
-use crate::vm_config::disks::{self, HEAP_KEY};
+use crate::vm_config::disks::{self, DISK_DUMP_KEY, DISK_DUMP_ON, HEAP_KEY};
 
 /// Guest memory when nothing else is asked for, in MiB.
 pub const DEFAULT_MEMORY_MIB: u32 = 256;
@@ -164,7 +164,9 @@ impl RunConfig {
     /// the ramdisk and adds `config=vms.cfg` to the command line (builder style). With disks,
     /// the disks become write-back targets and the command line gets
     /// `heap_mib=<16 + disks in MiB + 4>` (the kernel keeps the disks in its heap) unless it
-    /// sets `heap_mib` already.
+    /// sets `heap_mib` already, in which case a heap smaller than that is refused
+    /// ([`ConfigError::HeapTooSmall`]), and `disk_dump=on` (the kernel prints what the guests
+    /// wrote only when asked) unless it sets `disk_dump` already.
     pub fn with_vm_config(mut self, path: &Path) -> Result<Self, ConfigError> {
         let (machine, files) = crate::vm_config::load_config(path)?;
         let bytes = vm_config::encode(&machine).map_err(|source| ConfigError::Encode {
@@ -172,14 +174,24 @@ impl RunConfig {
             source,
         })?;
         let disks = disks::disks(&machine, &files);
+        let mut options = Vec::new();
+        if let Some(heap) = disks::heap_mib(&disks) {
+            if !disks::sets_heap(&self.cmdline) {
+                options.push(format!("{HEAP_KEY}={heap}"));
+            } else if disks::heap_on(&self.cmdline) < heap {
+                return Err(ConfigError::HeapTooSmall {
+                    path: path.to_path_buf(),
+                    given: disks::heap_on(&self.cmdline),
+                    needed: heap,
+                    disks: disks::mib_rounded_up(disks.iter().map(|disk| disk.bytes).sum()),
+                });
+            }
+            if !disks::sets_key(&self.cmdline, DISK_DUMP_KEY) {
+                options.push(format!("{DISK_DUMP_KEY}={DISK_DUMP_ON}"));
+            }
+        }
         self.files.extend(files);
         self.vm_config = Some(bytes);
-        let mut options = Vec::new();
-        if let Some(heap) = disks::heap_mib(&disks)
-            && !disks::sets_heap(&self.cmdline)
-        {
-            options.push(format!("{HEAP_KEY}={heap}"));
-        }
         options.push(format!(
             "{}={}",
             vm_config::CMDLINE_KEY,
@@ -332,7 +344,10 @@ mod tests {
             .with_cmdline("log=debug")
             .with_vm_config(&config_path)
             .expect("accepted");
-        assert_eq!(config.cmdline, "log=debug heap_mib=23 config=vms.cfg");
+        assert_eq!(
+            config.cmdline,
+            "log=debug heap_mib=23 disk_dump=on config=vms.cfg"
+        );
         assert_eq!(
             config.write_back,
             [WriteBackTarget {
@@ -351,8 +366,54 @@ mod tests {
             .with_cmdline("heap_mib=64")
             .with_vm_config(&config_path)
             .expect("accepted");
-        assert_eq!(own_heap.cmdline, "heap_mib=64 config=vms.cfg");
+        assert_eq!(own_heap.cmdline, "heap_mib=64 disk_dump=on config=vms.cfg");
+        let own_dump = RunConfig::new(Emulator::Bochs)
+            .with_cmdline("disk_dump=off heap_mib=23")
+            .with_vm_config(&config_path)
+            .expect("accepted");
+        assert_eq!(own_dump.cmdline, "disk_dump=off heap_mib=23 config=vms.cfg");
         assert_eq!(RunConfig::new(Emulator::Bochs).memory_needed_mib(), None);
+    }
+
+    #[test]
+    fn a_command_line_heap_too_small_for_the_disks_is_refused() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("disk.img"), vec![0u8; 3 << 20]).expect("disk");
+        let config_path = dir.path().join("disk.toml");
+        std::fs::write(
+            &config_path,
+            "[[vm]]\nname = \"d\"\nelf = \"builtin:hello\"\n\
+             [[vm.device]]\nname = \"vda\"\nkind = \"virtio-blk\"\nslot = 3\ndisk = \"disk.img\"\n",
+        )
+        .expect("config");
+        let error = RunConfig::new(Emulator::Bochs)
+            .with_cmdline("heap_mib=22")
+            .with_vm_config(&config_path)
+            .expect_err("22 MiB is one short");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: the kernel command line's heap_mib gives a 22 MiB heap, but the disks need 23 MiB (16 MiB + 3 MiB of disks + 4 MiB)",
+                config_path.display()
+            )
+        );
+        // A value the kernel would not take leaves its 16 MiB default: refused the same way.
+        assert!(matches!(
+            RunConfig::new(Emulator::Bochs)
+                .with_cmdline("heap_mib=lots")
+                .with_vm_config(&config_path),
+            Err(ConfigError::HeapTooSmall {
+                given: 16,
+                needed: 23,
+                ..
+            })
+        ));
+        assert!(
+            RunConfig::new(Emulator::Bochs)
+                .with_cmdline("heap_mib=23")
+                .with_vm_config(&config_path)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::exit::{EmulatorEnd, Verdict, judge};
 use crate::host::ensure_tools;
 use crate::image::build_image;
 use crate::qemu::qemu_command;
+use crate::serial::SerialLog;
 use crate::supervise::{Limits, supervise};
 
 /// Most virtual CPUs a run may ask for.
@@ -150,6 +151,7 @@ pub fn run_cancellable(config: &RunConfig, cancel: &AtomicBool) -> Result<RunOut
     let supervised = supervise(
         command,
         source,
+        SerialLog::with_write_back(&config.write_back),
         Limits::with_timeout(config.timeout),
         config.stream,
         cancel,

@@ -16,7 +16,9 @@
 
 use std::collections::VecDeque;
 
-use crate::disk_writeback::{DISK_LINE_PREFIX, DiskDump, DumpCollector, DumpError, LineKind};
+use crate::disk_writeback::{
+    DISK_LINE_PREFIX, DiskDump, DumpCollector, DumpError, LineKind, WriteBackTarget,
+};
 use crate::exit::parse_exit_line;
 
 /// ASCII escape, which starts a control sequence.
@@ -77,8 +79,15 @@ impl Default for SerialLog {
 }
 
 impl SerialLog {
-    /// An empty log.
+    /// An empty log that takes no disk dumps (every dump is refused, see
+    /// [`SerialLog::with_write_back`]).
     pub fn new() -> Self {
+        Self::with_write_back(&[])
+    }
+
+    /// An empty log that collects the disk dumps of `targets` (the dumps of other disks are
+    /// refused at their begin line, their sectors not kept).
+    pub fn with_write_back(targets: &[WriteBackTarget]) -> Self {
         Self {
             state: EscapeState::Text,
             partial: Vec::new(),
@@ -88,7 +97,7 @@ impl SerialLog {
             kept_bytes: 0,
             dropped_lines: 0,
             exit_status: None,
-            dumps: DumpCollector::new(),
+            dumps: DumpCollector::new(targets),
         }
     }
 
@@ -313,12 +322,16 @@ mod tests {
 
     #[test]
     fn disk_dump_sector_lines_are_collected_but_neither_shown_nor_kept() {
-        let mut log = SerialLog::new();
+        use devices::virtio::tracked_disk::{FNV_OFFSET_BASIS, fnv1a};
+        let mut log = SerialLog::with_write_back(&[WriteBackTarget {
+            vm: "vm".to_string(),
+            device: "disk".to_string(),
+            path: "disk.img".into(),
+        }]);
         let sector = format!("HV-DISK vm disk 0 {}", "00".repeat(512));
         // FNV-1a 64 of sector number 0 (8 zero bytes) and 512 zero bytes.
-        let mut hash = crate::disk_writeback::Fnv1a::new();
-        hash.write(&[0; 8 + 512]);
-        let end = format!("HV-DISK vm disk end dirty=1 fnv1a={:016x}\n", hash.finish());
+        let hash = fnv1a(FNV_OFFSET_BASIS, &[0; 8 + 512]);
+        let end = format!("HV-DISK vm disk end dirty=1 fnv1a={hash:016x}\n");
         let mut shown = log.push(b"\0boot\nHV-DISK vm disk begin sectors=4 dirty=1\n");
         // A sector line split across reads: nothing of it is shown.
         let (first, second) = sector.split_at(20);

@@ -162,10 +162,11 @@ enum Reader {
     File(FileTail),
 }
 
-/// Starts `command` and supervises it to its end.
+/// Starts `command` and supervises it to its end, feeding COM1 into `serial`.
 pub fn supervise(
     mut command: Command,
     source: SerialSource,
+    serial: SerialLog,
     limits: Limits,
     stream: bool,
     cancel: &AtomicBool,
@@ -204,10 +205,7 @@ pub fn supervise(
         }),
     };
 
-    let mut collector = Collector {
-        serial: SerialLog::new(),
-        stream,
-    };
+    let mut collector = Collector { serial, stream };
     let mut exit_line_at: Option<Instant> = None;
     let end = loop {
         let disconnected = match &mut reader {
@@ -350,6 +348,7 @@ mod tests {
         let run = supervise(
             shell("printf 'boot\\r\\nHV-EXIT status=0\\n'; exit 1"),
             SerialSource::Stdout,
+            SerialLog::new(),
             limits(10_000, 10_000),
             false,
             &no_cancel(),
@@ -365,6 +364,7 @@ mod tests {
         let run = supervise(
             shell("echo 'qemu: bad option' >&2"),
             SerialSource::Stdout,
+            SerialLog::new(),
             limits(10_000, 10_000),
             false,
             &no_cancel(),
@@ -384,6 +384,7 @@ mod tests {
         let run = supervise(
             shell(&script),
             SerialSource::File(com1),
+            SerialLog::new(),
             limits(10_000, 10_000),
             false,
             &no_cancel(),
@@ -398,6 +399,7 @@ mod tests {
         let run = supervise(
             shell("echo started; exec sleep 30"),
             SerialSource::Stdout,
+            SerialLog::new(),
             limits(300, 10_000),
             false,
             &no_cancel(),
@@ -413,6 +415,7 @@ mod tests {
         let run = supervise(
             shell("echo 'HV-EXIT status=5'; exec sleep 30"),
             SerialSource::Stdout,
+            SerialLog::new(),
             limits(20_000, 200),
             false,
             &no_cancel(),
@@ -431,6 +434,7 @@ mod tests {
         let run = supervise(
             shell(&script),
             SerialSource::Stdout,
+            SerialLog::new(),
             // Generous: on a loaded machine `sh` may take a while to write the pid.
             limits(3_000, 10_000),
             false,
@@ -459,6 +463,7 @@ mod tests {
         let run = supervise(
             shell("sleep 30 & echo 'HV-EXIT status=0'; exit 1"),
             SerialSource::Stdout,
+            SerialLog::new(),
             limits(20_000, 10_000),
             false,
             &no_cancel(),
@@ -474,6 +479,7 @@ mod tests {
         let result = supervise(
             shell("exec sleep 30"),
             SerialSource::Stdout,
+            SerialLog::new(),
             limits(20_000, 10_000),
             false,
             &cancel,
@@ -486,6 +492,7 @@ mod tests {
         let result = supervise(
             Command::new("/nonexistent/emulator"),
             SerialSource::Stdout,
+            SerialLog::new(),
             limits(1_000, 1_000),
             false,
             &no_cancel(),

@@ -14,8 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
+use devices::virtio::tracked_disk::{FNV_OFFSET_BASIS, fnv1a};
+
 use super::error::Problem;
-use crate::disk_writeback::Fnv1a;
 use crate::linux::{self, InitramfsSpec, LinuxAssets, LinuxError};
 
 /// The prefix naming a Debian guest file.
@@ -67,15 +68,12 @@ pub fn resolve(cache: &Path, name: &str) -> Result<(String, PathBuf), Problem> {
 /// The interactive-shell initramfs for `assets` in `cache`, built unless it is there.
 fn shell_initramfs(cache: &Path, assets: &LinuxAssets) -> Result<PathBuf, LinuxError> {
     let spec = InitramfsSpec::interactive_shell();
-    let mut inputs = Fnv1a::new();
-    inputs.write(spec.init_script.as_bytes());
-    inputs.write(assets.busybox.to_string_lossy().as_bytes());
+    let inputs = fnv1a(
+        fnv1a(FNV_OFFSET_BASIS, spec.init_script.as_bytes()),
+        assets.busybox.to_string_lossy().as_bytes(),
+    );
     let dir = cache.join(INITRAMFS_DIR);
-    let path = dir.join(format!(
-        "shell-{}-{:016x}.cpio.gz",
-        assets.version,
-        inputs.finish()
-    ));
+    let path = dir.join(format!("shell-{}-{:016x}.cpio.gz", assets.version, inputs));
     if path.is_file() {
         return Ok(path);
     }

@@ -26,6 +26,11 @@ pub const HEAP_HEADROOM_MIB: u64 = 4;
 pub const MAX_HEAP_MIB: u64 = 1024;
 /// The kernel command-line key of the heap size.
 pub const HEAP_KEY: &str = "heap_mib";
+/// The kernel command-line key that makes the kernel print what the guests wrote to their disks
+/// (`kernel/src/cmdline.rs`).
+pub const DISK_DUMP_KEY: &str = "disk_dump";
+/// [`DISK_DUMP_KEY`]'s value that turns the dump on.
+pub const DISK_DUMP_ON: &str = "on";
 /// Bytes in a MiB.
 const MIB: u64 = 1 << 20;
 
@@ -120,10 +125,15 @@ pub fn check_heap(disks: &[Disk]) -> Result<(), Invalid> {
 
 /// Whether the kernel command line `cmdline` sets the heap size itself.
 pub fn sets_heap(cmdline: &str) -> bool {
+    sets_key(cmdline, HEAP_KEY)
+}
+
+/// Whether the kernel command line `cmdline` has a `key=value` option.
+pub fn sets_key(cmdline: &str, key: &str) -> bool {
     cmdline.split_whitespace().any(|option| {
         option
             .split_once('=')
-            .is_some_and(|(key, _)| key == HEAP_KEY)
+            .is_some_and(|(option_key, _)| option_key == key)
     })
 }
 
@@ -184,6 +194,8 @@ mod tests {
     fn command_line_heap_is_found_by_its_key_only() {
         assert!(sets_heap("log=debug heap_mib=64"));
         assert!(!sets_heap("log=debug xheap_mib=64 heap_mib"));
+        assert!(sets_key("disk_dump=off", DISK_DUMP_KEY));
+        assert!(!sets_key("disk_dump", DISK_DUMP_KEY));
         assert_eq!(heap_on("heap_mib=64 config=vms.cfg"), 64);
         assert_eq!(heap_on("config=vms.cfg"), DEFAULT_HEAP_MIB);
     }

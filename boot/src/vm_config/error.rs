@@ -35,6 +35,25 @@ pub enum ConfigError {
         /// Where and why (boxed: a `Result` stays small).
         invalid: Box<Invalid>,
     },
+    /// The kernel command line sets `heap_mib` below what the configuration's disks need (the
+    /// kernel keeps each disk in its heap and would run out of it).
+    #[error(
+        "{}: the kernel command line's {key} gives a {given} MiB heap, but the disks need {needed} MiB ({base} MiB + {disks} MiB of disks + {headroom} MiB)",
+        path.display(),
+        key = super::disks::HEAP_KEY,
+        base = super::disks::DEFAULT_HEAP_MIB,
+        headroom = super::disks::HEAP_HEADROOM_MIB
+    )]
+    HeapTooSmall {
+        /// The configuration file.
+        path: PathBuf,
+        /// The heap the command line gives, in MiB.
+        given: u64,
+        /// The heap the disks need, in MiB.
+        needed: u64,
+        /// The disks' total size, in MiB (rounded up).
+        disks: u64,
+    },
     /// The validated configuration could not be encoded for the ramdisk.
     #[error("{}: {source}", path.display())]
     Encode {
@@ -220,6 +239,25 @@ pub enum Problem {
         other: String,
         /// Its resources.
         other_range: String,
+    },
+    /// Ports the VMM reserves in this VM: a virtio function's I/O window, or (with
+    /// `acpi = true`) the ACPI PM registers.
+    #[error("{range} overlap {what} ({what_range})")]
+    OverlapsReserved {
+        /// The device's ports.
+        range: String,
+        /// What is there (`the I/O window of virtio device `disk` (slot 3)`).
+        what: String,
+        /// Its ports.
+        what_range: String,
+    },
+    /// The ACPI SCI's line, taken by a configured device in a VM with ACPI tables.
+    #[error(
+        "IRQ {irq} is the ACPI SCI's (the VM has `acpi = true`; the FADT's SCI_INT); use another line"
+    )]
+    SciIrq {
+        /// The line.
+        irq: u8,
     },
     /// An interrupt line an always-present device drives.
     #[error("IRQ {irq} is the always-present {device}'s")]

@@ -47,7 +47,9 @@
 //! name = "hvc"
 //! kind = "virtio-console"    # legacy virtio-pci console (Linux: /dev/hvc0), output tagged [vm]
 //! slot = 4                   # virtio devices are method "emulated" only; INTx pin A drives
-//!                            # ISA line 10 or 11 (PIRQ swizzle), which no other device may use
+//!                            # ISA line 10 or 11 (PIRQ swizzle): PCI functions may share it,
+//!                            # a non-PCI device (uart16550) may not; BAR0 sits at ports
+//!                            # 0xc000 + slot * 0x100 (256 ports), which no port device may use
 //!
 //! [[vm.cpuid]]
 //! leaf = 0x40000000          # subleaf = N to match one sub-leaf only
@@ -56,6 +58,18 @@
 //! ecx = 0
 //! edx = 0
 //! ```
+//!
+//! With `acpi = true` the ACPI PM registers (ports 0x600-0x603, 0x604-0x605, 0x608-0x60b) and
+//! their SCI line 9 are the VM's too: no configured device may use them.
+//!
+//! # Trust
+//! A configuration is trusted input, written by the person who runs the tool, and acts with their
+//! rights: a `disk` path may be absolute or climb out with `..`, and names any file they can
+//! write, which the run then overwrites with what the guest wrote (only the guests are hostile;
+//! what they wrote is checked before it is written back). The image is read when the run
+//! starts and written back when it ends, with no lock: two runs of one configuration at the same
+//! time must not share a disk image (give each its own copy), or one run's writes silently
+//! replace the other's.
 
 use serde::Deserialize;
 

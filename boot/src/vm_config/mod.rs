@@ -26,7 +26,10 @@
 //! PC devices; mediation rules outside the device's ports; CPUID overrides for the same leaf
 //! twice or offering VMX; a PCI slot outside 1..=31 (0 is the host bridge) or taken twice in a
 //! VM; a virtio device with a method other than emulated; a device on the ISA line (10 or 11)
-//! a PCI device's INTx pin drives; a disk image that is missing, empty, not a whole number of
+//! a PCI device's INTx pin drives; a port device in the I/O window of a virtio device of its VM
+//! (0xC000 + slot × 0x100, 256 ports, where the VMM puts the function's BAR0); with
+//! `acpi = true`, a port device on the ACPI PM registers (0x600–0x605, 0x608–0x60B) or a device on
+//! the SCI's line 9; a disk image that is missing, empty, not a whole number of
 //! 512-byte sectors, over 1 GiB, named by `builtin:`/`debian:` or used twice; disks that together
 //! need more than the largest hypervisor heap; more than the caps of
 //! [`devices::vm_config::limits`].
@@ -48,6 +51,8 @@ mod test_support;
 mod tests_devices;
 #[cfg(test)]
 mod tests_files;
+#[cfg(test)]
+mod tests_reserved;
 #[cfg(test)]
 mod tests_virtio;
 #[cfg(test)]

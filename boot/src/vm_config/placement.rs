@@ -2,14 +2,19 @@
 //! device and an always-present PC device, or guest RAM) on the same resources or PCI slot, no
 //! shared interrupt line, and no device on the ISA line a PCI device's INTx pin drives (PCI
 //! interrupts are level-triggered and shareable among PCI functions, but an edge-triggered ISA
-//! device on the same line would lose interrupts); across the whole machine, a host device
+//! device on the same line would lose interrupts), no port device in the I/O window the VMM
+//! programs into a virtio function's BAR0 ([`virtio_io_window`]) and, with `acpi = true`, none
+//! on the ACPI PM ports ([`AcpiPm::PORTS`]) or the SCI's line ([`SCI_LINE`]); across the whole machine, a host device
 //! passed through or mediated belongs to one device of one VM, while host-backed devices may
 //! share one (that is what the method is for).
 
-use devices::interface::{Bdf, Region};
+use devices::acpi_pm::{AcpiPm, SCI_LINE};
+use devices::interface::{Bdf, PortRange, Region};
 use devices::pci::{DEFAULT_PIRQ_LINES, InterruptPin, intx_line};
 use devices::vm_config::resources::first_overlap;
-use devices::vm_config::{DeviceDesc, DeviceKind, Machine, Method, PC_PLATFORM, PC_PLATFORM_IRQS};
+use devices::vm_config::{
+    DeviceDesc, DeviceKind, Machine, Method, PC_PLATFORM, PC_PLATFORM_IRQS, virtio_io_window,
+};
 
 use super::describe::{host_text, region_text};
 use super::device::{DevicePath, location_field};
@@ -17,6 +22,13 @@ use super::error::{Invalid, Problem};
 
 /// Bytes in a MiB.
 const MIB: u64 = 1 << 20;
+/// What each range of [`AcpiPm::PORTS`] is, in its order (ACPI 6.5 §4.8.3: the FADT's
+/// PM1a_EVT_BLK, PM1a_CNT_BLK and PM_TMR_BLK).
+const ACPI_PM_BLOCKS: [&str; 3] = [
+    "the ACPI PM1a event block",
+    "the ACPI PM1a control block",
+    "the ACPI PM timer block",
+];
 
 /// `vm[0].device[1] "com2"`.
 fn device_text(at: DevicePath, device: &DeviceDesc) -> String {
@@ -32,13 +44,74 @@ const fn method_name(method: &Method) -> &'static str {
     }
 }
 
-/// Checks the devices of VM `vm` (with `ram_mib` of RAM) against the PC platform, its RAM and
-/// each other. `devices` holds each device with the guest resource it occupies.
-pub fn check_vm(vm: usize, ram_mib: u32, devices: &[(DeviceDesc, Region)]) -> Result<(), Invalid> {
+/// Refuses port device `at` (on `ports`) in the I/O window of any of the VM's virtio functions
+/// (`devices`, wherever they are in the list) or, with `acpi`, on the ACPI PM registers.
+fn check_reserved_ports(
+    at: DevicePath,
+    place: &'static str,
+    ports: PortRange,
+    acpi: bool,
+    devices: &[(DeviceDesc, Region)],
+) -> Result<(), Invalid> {
+    let region = Region::Pio(ports);
+    for (other, other_region) in devices {
+        let Region::Pci(bdf) = other_region else {
+            continue;
+        };
+        let Some(window) = virtio_io_window(bdf.device()).filter(|_| other.kind.is_pci()) else {
+            continue;
+        };
+        let window = Region::Pio(window);
+        if window.overlaps(&region) {
+            return Err(at.invalid(
+                place,
+                Problem::OverlapsReserved {
+                    range: region_text(&region),
+                    what: format!(
+                        "the I/O window of virtio device `{}` (slot {})",
+                        other.name,
+                        bdf.device()
+                    ),
+                    what_range: region_text(&window),
+                },
+            ));
+        }
+    }
+    if !acpi {
+        return Ok(());
+    }
+    for (block, name) in AcpiPm::PORTS.iter().zip(ACPI_PM_BLOCKS) {
+        let block = Region::Pio(*block);
+        if block.overlaps(&region) {
+            return Err(at.invalid(
+                place,
+                Problem::OverlapsReserved {
+                    range: region_text(&region),
+                    what: format!("{name} (the VM has `acpi = true`)"),
+                    what_range: region_text(&block),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the devices of VM `vm` (with `ram_mib` of RAM, and ACPI tables if `acpi`) against
+/// the PC platform, its RAM, the ACPI PM device and each other. `devices` holds each device with
+/// the guest resource it occupies.
+pub fn check_vm(
+    vm: usize,
+    ram_mib: u32,
+    acpi: bool,
+    devices: &[(DeviceDesc, Region)],
+) -> Result<(), Invalid> {
     let ram_bytes = u64::from(ram_mib).saturating_mul(MIB);
     for (index, (device, region)) in devices.iter().enumerate() {
         let at = DevicePath { vm, index };
         let place = location_field(&device.kind);
+        if let Region::Pio(ports) = region {
+            check_reserved_ports(at, place, *ports, acpi, devices)?;
+        }
         if let Some(platform) = first_overlap(PC_PLATFORM, region) {
             return Err(at.invalid(
                 place,
@@ -134,6 +207,9 @@ pub fn check_vm(vm: usize, ram_mib: u32, devices: &[(DeviceDesc, Region)]) -> Re
                     bdf: bdf.to_string(),
                 },
             ));
+        }
+        if acpi && irq == SCI_LINE.0 {
+            return Err(at.invalid("irq", Problem::SciIrq { irq }));
         }
         if let Some((_, platform)) = PC_PLATFORM_IRQS.iter().find(|(line, _)| *line == irq) {
             return Err(at.invalid(

@@ -185,7 +185,7 @@ pub fn vm(index: usize, entry: &VmEntry, files: &mut GuestFiles<'_>) -> Result<V
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    check_vm(index, entry.ram_mib, &placed)?;
+    check_vm(index, entry.ram_mib, entry.acpi, &placed)?;
     Ok(VmDesc {
         name: entry.name.clone(),
         ram_mib: entry.ram_mib,
