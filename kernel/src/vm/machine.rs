@@ -280,7 +280,7 @@ fn set_pci_lines_level_triggered(bus: &mut Bus, platform: &mut Platform, devices
             && let Ok(bdf) = Bdf::new(0, slot, 0)
             && let Some(line) = intx_line(bdf, InterruptPin::IntA, DEFAULT_PIRQ_LINES)
         {
-            lines |= 1 << line.0;
+            lines |= 1u16.checked_shl(u32::from(line.0)).unwrap_or(0);
         }
     }
     let [master, slave] = lines.to_le_bytes();
