@@ -144,6 +144,12 @@ const HELLO_TEXT: &str = "hello from the host, read through virtio-blk\n";
 const WRITTEN_TEXT: &str = "written by Linux through virtio-blk";
 /// Starts the guest's line with the SHA-256 of `/hello.txt` as it read it.
 const SHA256_PREFIX: &str = "HV-LINUX-SHA256: ";
+/// Starts the guest's line with the SHA-256 of the raw second disk (`/dev/vdb`) as it read it.
+const RAW_SHA256_PREFIX: &str = "HV-LINUX-VDB-SHA256: ";
+/// Bytes per sector of a virtio disk.
+const SECTOR_BYTES: usize = 512;
+/// Sectors of the raw second disk (64 KiB).
+const RAW_DISK_SECTORS: usize = 128;
 /// What the guest writes to `/dev/hvc0` (the virtio console).
 const HVC_TEXT: &str = "HV-LINUX-HVC: hello over virtio-console";
 /// Printed by the guest when the disk did not mount.
@@ -219,13 +225,13 @@ fn sha256_of(path: &Path) -> String {
         .to_string()
 }
 
-/// The disk test's `/init`: load the virtio modules, wait for the disk and the console port,
-/// read `/hello.txt`, write `/written.txt`, say hello on `/dev/hvc0`, show `/proc/interrupts`,
-/// reboot.
+/// The disk test's `/init`: load the virtio modules, wait for both disks and the console port,
+/// read `/hello.txt`, write `/written.txt`, hash the raw second disk, say hello on `/dev/hvc0`,
+/// show `/proc/interrupts`, reboot.
 fn disk_test_script() -> String {
     init_script::script(&format!(
         "echo '{USERSPACE_MARKER}'
-{modules}for device in /dev/vda /dev/hvc0; do
+{modules}for device in /dev/vda /dev/vdb /dev/hvc0; do
     for attempt in 1 2 3 4 5 6 7 8 9 10; do
         [ -e \"$device\" ] && break
         sleep 0.5
@@ -239,6 +245,7 @@ if mount -t ext4 /dev/vda /mnt || mount -t ext2 /dev/vda /mnt; then
 else
     echo '{MOUNT_FAILED}'
 fi
+echo \"{RAW_SHA256_PREFIX}$(dd if=/dev/vdb bs={SECTOR_BYTES} count={RAW_DISK_SECTORS} 2>/dev/null | sha256sum | cut -d ' ' -f 1)\"
 echo '{HVC_TEXT}' > /dev/hvc0
 cat /proc/interrupts
 echo '{REBOOT_MARKER}'
@@ -249,8 +256,9 @@ reboot -f
 }
 
 /// The configuration of the disk test: VM `debian` (256 MiB; 8259A + PIT only, or with
-/// `apic_acpi` the APICs and ACPI tables too), its console on an emulated COM1, the disk in slot
-/// 3 and a virtio console in slot 4.
+/// `apic_acpi` the APICs and ACPI tables too), its console on an emulated COM1, the ext2 disk in
+/// slot 3, a virtio console in slot 4 and a raw disk in slot 7 — whose INTx A shares ISA/GSI
+/// line 11 with slot 3 (the swizzle), so both disks' interrupts travel one wired-OR line.
 fn disk_test_config(kernel: &Path, apic_acpi: bool) -> String {
     format!(
         r#"[[vm]]
@@ -276,6 +284,12 @@ disk = "disk.img"
 name = "hvc"
 kind = "virtio-console"
 slot = 4
+
+[[vm.device]]
+name = "raw"
+kind = "virtio-blk"
+slot = 7
+disk = "raw.img"
 "#,
         kernel = kernel.display(),
         cmdline = linux::DEFAULT_CMDLINE,
@@ -308,6 +322,12 @@ fn virtio_disk_test(apic_acpi: bool) -> hv_tests::Outcome {
     let disk = dir.path().join("disk.img");
     ext2_disk(dir.path(), &disk);
     let hello_sha256 = sha256_of(&dir.path().join("content/hello.txt"));
+    let raw = dir.path().join("raw.img");
+    let pattern: Vec<u8> = (0..RAW_DISK_SECTORS * SECTOR_BYTES)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    std::fs::write(&raw, &pattern).expect("raw disk image");
+    let raw_sha256 = sha256_of(&raw);
     let spec = InitramfsSpec::new(disk_test_script()).with_virtio_modules();
     linux::initramfs(&assets, &spec, &dir.path().join("debian.initrd")).expect("initramfs");
     let config_path = dir.path().join("disk.toml");
@@ -331,6 +351,7 @@ fn virtio_disk_test(apic_acpi: bool) -> hv_tests::Outcome {
         )
         .expect(!log.contains(MOUNT_FAILED), "/dev/vda mounts as ext2")
         .expect_line(&format!("{SHA256_PREFIX}{hello_sha256}"))
+        .expect_line(&format!("{RAW_SHA256_PREFIX}{raw_sha256}"))
         .expect_line(HVC_TEXT)
         .expect_line(REBOOT_MARKER)
         .expect_line("HV-DISK debian disk begin")
