@@ -329,8 +329,8 @@ mod tests {
         assert_eq!(machine.vms.len(), 2);
     }
 
-    #[test]
-    fn vm_config_with_a_disk_sizes_the_heap_and_names_the_write_back_target() {
+    /// A configuration with one VM and a 3 MiB virtio disk, in a temporary directory.
+    fn one_disk_config() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().expect("temporary directory");
         std::fs::write(dir.path().join("disk.img"), vec![0u8; 3 << 20]).expect("disk");
         let config_path = dir.path().join("disk.toml");
@@ -340,6 +340,12 @@ mod tests {
              [[vm.device]]\nname = \"vda\"\nkind = \"virtio-blk\"\nslot = 3\ndisk = \"disk.img\"\n",
         )
         .expect("config");
+        (dir, config_path)
+    }
+
+    #[test]
+    fn vm_config_with_a_disk_sizes_the_heap_and_names_the_write_back_target() {
+        let (dir, config_path) = one_disk_config();
         let config = RunConfig::new(Emulator::Bochs)
             .with_cmdline("log=debug")
             .with_vm_config(&config_path)
@@ -377,15 +383,7 @@ mod tests {
 
     #[test]
     fn a_command_line_heap_too_small_for_the_disks_is_refused() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        std::fs::write(dir.path().join("disk.img"), vec![0u8; 3 << 20]).expect("disk");
-        let config_path = dir.path().join("disk.toml");
-        std::fs::write(
-            &config_path,
-            "[[vm]]\nname = \"d\"\nelf = \"builtin:hello\"\n\
-             [[vm.device]]\nname = \"vda\"\nkind = \"virtio-blk\"\nslot = 3\ndisk = \"disk.img\"\n",
-        )
-        .expect("config");
+        let (_dir, config_path) = one_disk_config();
         let error = RunConfig::new(Emulator::Bochs)
             .with_cmdline("heap_mib=22")
             .with_vm_config(&config_path)
