@@ -149,6 +149,26 @@ mod hypervisor {
         exit(status)
     }
 
+    /// What every way of running VMs does first: record the capabilities and the VM-end
+    /// options, then enter VMX operation (left when the returned guard drops). `key` names the
+    /// command-line key in messages.
+    fn enter_vmx(
+        key: &str,
+        options: &cmdline::Options<'_>,
+        vmx: &vmx::VmxStatus,
+    ) -> Result<vmx::VmxOn, ExitStatus> {
+        let Some(caps) = vmx.caps else {
+            log::error!("{key}: this CPU has no VT-x, no VM can run");
+            return Err(ExitStatus::VmFailed);
+        };
+        kernel::vm::set_capabilities(caps);
+        kernel::vm::scheduler::set_disk_dump(options.disk_dump);
+        vmx::enable_for_vms(&caps).map_err(|error| {
+            log::error!("{key}: {error}");
+            ExitStatus::VmFailed
+        })
+    }
+
     /// Start VMX operation and run the VMs a configuration file describes.
     fn run_config(
         options: &cmdline::Options<'_>,
@@ -168,18 +188,9 @@ mod hypervisor {
                 return ExitStatus::BadCommandLine;
             }
         };
-        let Some(caps) = vmx.caps else {
-            log::error!("config=: this CPU has no VT-x, no VM can run");
-            return ExitStatus::VmFailed;
-        };
-        kernel::vm::set_capabilities(caps);
-        kernel::vm::scheduler::set_disk_dump(options.disk_dump);
-        let _vmx_on = match vmx::enable_for_vms(&caps) {
+        let _vmx_on = match enter_vmx("config=", options, vmx) {
             Ok(on) => on,
-            Err(error) => {
-                log::error!("config=: {error}");
-                return ExitStatus::VmFailed;
-            }
+            Err(status) => return status,
         };
         let arguments = kernel::vm::loader::BootArguments {
             hypervisor_physical,
@@ -202,18 +213,9 @@ mod hypervisor {
                 return ExitStatus::BadCommandLine;
             }
         };
-        let Some(caps) = vmx.caps else {
-            log::error!("vms=: this CPU has no VT-x, no VM can run");
-            return ExitStatus::VmFailed;
-        };
-        kernel::vm::set_capabilities(caps);
-        kernel::vm::scheduler::set_disk_dump(options.disk_dump);
-        let _vmx_on = match vmx::enable_for_vms(&caps) {
+        let _vmx_on = match enter_vmx("vms=", options, vmx) {
             Ok(on) => on,
-            Err(error) => {
-                log::error!("vms=: {error}");
-                return ExitStatus::VmFailed;
-            }
+            Err(status) => return status,
         };
         let settings = kernel::vm::launcher::Settings {
             ram_bytes: options.vm_ram_mib << 20,
