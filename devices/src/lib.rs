@@ -71,6 +71,8 @@ pub mod port_claims;
 pub mod rtc_cmos;
 pub mod shared;
 pub mod test_device;
+#[cfg(test)]
+mod test_random;
 pub mod testing;
 pub mod uart16550;
 pub mod virtio;

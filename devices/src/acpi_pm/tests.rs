@@ -438,23 +438,15 @@ fn hostile_ports_and_widths_never_panic() {
     assert!(ctx.requests().is_empty());
 }
 
-/// xorshift64: deterministic pseudo-random inputs.
-fn xorshift(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 #[test]
 fn random_traffic_keeps_every_register_within_its_definition() {
     const STEPS: usize = 200_000;
     const SIZES: [usize; 5] = [1, 2, 4, 8, 3];
     let (mut pm, mut ctx) = powered();
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut generator = crate::test_random::XorShift64::new(0x9E37_79B9_7F4A_7C15);
     let mut shutdowns = 0usize;
     for _ in 0..STEPS {
-        let random = xorshift(&mut state);
+        let random = generator.next_u64();
         let [operation, port_pick, size_pick, advance, value @ ..] = random.to_le_bytes();
         let port = PM_BASE - 2 + u16::from(port_pick % 16);
         let size = SIZES[usize::from(size_pick) % SIZES.len()];

@@ -3,6 +3,8 @@
 
 use alloc::vec::Vec;
 
+use crate::test_random::XorShift64;
+
 use super::fuzz_decode_and_emulate;
 
 /// Inputs per run.
@@ -18,13 +20,8 @@ const PREFIXES: [u8; 9] = [0x66, 0x67, 0xF0, 0xF3, 0xF2, 0x64, 0x26, 0x48, 0x41]
 
 #[test]
 fn fuzz_body_holds_its_invariants_on_random_bytes_and_registers() {
-    let mut state = 0x0123_4567_89AB_CDEFu64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut random = XorShift64::new(0x0123_4567_89AB_CDEFu64);
+    let mut next = move || random.next_u64();
     let mut input = Vec::with_capacity(LONGEST_INPUT);
     for case in 0..CASES {
         input.clear();

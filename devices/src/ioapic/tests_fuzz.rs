@@ -3,6 +3,8 @@
 
 use alloc::vec::Vec;
 
+use crate::test_random::XorShift64;
+
 use super::fuzz::MAX_STEPS;
 use super::fuzz_ioapic;
 
@@ -11,13 +13,8 @@ const CASES: usize = 3_000;
 
 #[test]
 fn ioapic_fuzz_body_holds_its_invariants_on_random_traffic() {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut random = XorShift64::new(0x2545_F491_4F6C_DD1Du64);
+    let mut next = move || random.next_u64();
     let mut input = Vec::new();
     for _ in 0..CASES {
         input.clear();

@@ -3,6 +3,8 @@
 
 use alloc::vec::Vec;
 
+use crate::test_random::XorShift64;
+
 use super::fuzz::MAX_STEPS;
 use super::fuzz_lapic;
 
@@ -11,13 +13,8 @@ const CASES: usize = 3_000;
 
 #[test]
 fn lapic_fuzz_body_holds_its_invariants_on_random_traffic() {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut random = XorShift64::new(0x9E37_79B9_7F4A_7C15u64);
+    let mut next = move || random.next_u64();
     let mut input = Vec::new();
     for _ in 0..CASES {
         input.clear();

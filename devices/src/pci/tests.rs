@@ -531,14 +531,8 @@ fn power_on_resets_config_space_and_releases_bar_claims() {
 #[test]
 fn random_guest_accesses_never_panic_and_claims_stay_bounded() {
     let (mut bus, mut vm, device) = pci_bus();
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = || {
-        // xorshift64: deterministic, so a failure reproduces.
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut random = crate::test_random::XorShift64::new(0x9E37_79B9_7F4A_7C15);
+    let mut next = || random.next_u64();
     for _ in 0..200_000 {
         let r = next();
         let len = [1, 2, 3, 4, 8, 0, 16][(r % 7) as usize];

@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 
 use super::tests::{encoded, every_variant, raw_encoding};
 use super::*;
+use crate::test_random::XorShift64;
 
 /// One VM exercising a Linux guest without initrd, a mediated port range with one rewrite rule
 /// and one CPUID override with a sub-leaf.
@@ -232,26 +233,6 @@ fn over_cap_machine_from_the_raw_writer_is_refused_with_its_place() {
     );
 }
 
-/// xorshift64: a fixed pseudo-random sequence, so failures reproduce.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(bound).unwrap_or(u64::MAX)).unwrap_or(0)
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next().to_le_bytes()[0]
-    }
-}
-
 /// Decoding `bytes` returns (it must not panic); whatever it accepts re-encodes to exactly
 /// `bytes`, since every value has one encoding.
 fn decode_is_total_and_canonical(bytes: &[u8]) {
@@ -262,7 +243,7 @@ fn decode_is_total_and_canonical(bytes: &[u8]) {
 
 #[test]
 fn random_bytes_never_panic_and_accepted_input_is_canonical() {
-    let mut random = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut random = XorShift64::new(0x9E37_79B9_7F4A_7C15);
     for _ in 0..2000 {
         // Past the header, so the payload decoder sees the noise; small counts reach deeper.
         let mut bytes = MAGIC.to_vec();
@@ -279,7 +260,7 @@ fn random_bytes_never_panic_and_accepted_input_is_canonical() {
 
 #[test]
 fn mutated_encodings_never_panic_and_accepted_input_is_canonical() {
-    let mut random = XorShift(0x0123_4567_89AB_CDEF);
+    let mut random = XorShift64::new(0x0123_4567_89AB_CDEF);
     let originals = [encoded(&every_variant()), SMALL_MACHINE_BYTES.to_vec()];
     let mut accepted = 0usize;
     for round in 0..4000 {
