@@ -67,3 +67,10 @@ pub fn spin_until(limit: u64, mut done: impl FnMut() -> bool) -> bool {
     }
     done()
 }
+
+/// Spins `iterations` times without I/O (no exits: the guest just runs).
+pub fn spin(iterations: u64) {
+    for _ in 0..iterations {
+        spin_hint();
+    }
+}

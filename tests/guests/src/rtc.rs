@@ -125,3 +125,29 @@ pub const fn seconds_between(earlier: u32, later: u32) -> u32 {
     const DAY: u32 = 24 * 3600;
     (later + DAY - earlier) % DAY
 }
+
+/// RTC polls [`next_second`] makes before it gives up even without ticks (a dead timer must not
+/// hang the guest).
+pub const NEXT_SECOND_POLL_LIMIT: u32 = 2_000_000;
+/// UIP polls per RTC read in [`next_second`].
+pub const NEXT_SECOND_UIP_POLL_LIMIT: u32 = 10_000;
+/// Spin iterations between RTC polls in [`next_second`] (the guest runs exit-free most of the
+/// time).
+pub const NEXT_SECOND_SPIN: u64 = 2_000;
+
+/// Waits for the time of day to differ from `from`; `None` if it did not within `tick_limit`
+/// of the guest's own timer ticks (`ticks` counts them) or [`NEXT_SECOND_POLL_LIMIT`] polls.
+pub fn next_second(from: u32, ticks: impl Fn() -> u32, tick_limit: u32) -> Option<u32> {
+    let start = ticks();
+    for _ in 0..NEXT_SECOND_POLL_LIMIT {
+        let now = time_of_day(NEXT_SECOND_UIP_POLL_LIMIT)?;
+        if now != from {
+            return Some(now);
+        }
+        if ticks().wrapping_sub(start) > tick_limit {
+            return None;
+        }
+        crate::interrupts::spin(NEXT_SECOND_SPIN);
+    }
+    None
+}

@@ -54,12 +54,6 @@ const STORM: u32 = 50;
 const SPIN_LIMIT: u64 = 200_000_000;
 /// PIT periods an RTC seconds change may take before the wait gives up (1.5 s).
 const SECOND_CHANGE_TICK_LIMIT: u32 = 150;
-/// RTC polls before a wait gives up even without ticks.
-const RTC_POLL_LIMIT: u32 = 2_000_000;
-/// UIP polls per RTC read.
-const UIP_POLL_LIMIT: u32 = 10_000;
-/// Spin iterations between RTC polls.
-const SPIN_BETWEEN_POLLS: u64 = 2_000;
 /// Spin iterations to watch for interrupts that must not come (several PIT periods).
 const QUIET_SPIN: u64 = 3_000_000;
 
@@ -105,28 +99,6 @@ fn on_spurious(_vector: u8) {
 
 fn ticks() -> u32 {
     PIT_TICKS.load(Ordering::SeqCst)
-}
-
-fn spin(iterations: u64) {
-    for _ in 0..iterations {
-        interrupts::spin_hint();
-    }
-}
-
-/// Waits for the RTC's time of day to differ from `from`, bounded by PIT ticks and polls.
-fn next_second(from: u32) -> Option<u32> {
-    let start = ticks();
-    for _ in 0..RTC_POLL_LIMIT {
-        let now = rtc::time_of_day(UIP_POLL_LIMIT)?;
-        if now != from {
-            return Some(now);
-        }
-        if ticks().wrapping_sub(start) > SECOND_CHANGE_TICK_LIMIT {
-            return None;
-        }
-        spin(SPIN_BETWEEN_POLLS);
-    }
-    None
 }
 
 fn install_handlers() -> bool {
@@ -194,13 +166,13 @@ fn pit_route(checks: &mut Checks, apic_id: u8) {
         arrived,
         format_args!("IRQ 0 arrives through the I/O APIC while the guest spins"),
     );
-    let measured = rtc::time_of_day(UIP_POLL_LIMIT)
-        .and_then(next_second)
+    let measured = rtc::time_of_day(rtc::NEXT_SECOND_UIP_POLL_LIMIT)
+        .and_then(|second| rtc::next_second(second, ticks, SECOND_CHANGE_TICK_LIMIT))
         .and_then(|start| {
             let first = ticks();
             let mut second = start;
             for _ in 0..MEASURE_SECONDS {
-                second = next_second(second)?;
+                second = rtc::next_second(second, ticks, SECOND_CHANGE_TICK_LIMIT)?;
             }
             Some(ticks().wrapping_sub(first))
         });
@@ -226,9 +198,9 @@ fn pit_route(checks: &mut Checks, apic_id: u8) {
     );
     let masked = ioapic::mask(pin);
     // A message already accepted before the mask may still come in: let it, then none.
-    spin(QUIET_SPIN);
+    interrupts::spin(QUIET_SPIN);
     let settled = ticks();
-    spin(QUIET_SPIN);
+    interrupts::spin(QUIET_SPIN);
     interrupts::disable();
     pit::stop();
     checks.check(
@@ -251,7 +223,7 @@ fn level_route(checks: &mut Checks, apic_id: u8) {
     test_device::set_level_irq(true);
     let finished =
         interrupts::spin_until(SPIN_LIMIT, || DEVICE_COUNT.load(Ordering::SeqCst) >= STORM);
-    spin(QUIET_SPIN);
+    interrupts::spin(QUIET_SPIN);
     interrupts::disable();
     let count = DEVICE_COUNT.load(Ordering::SeqCst);
     checks.check(

@@ -34,12 +34,6 @@ const TOLERANCE: u32 = EXPECTED_TICKS / 10;
 const SPIN_LIMIT: u64 = 200_000_000;
 /// PIT periods an RTC seconds change may take before the wait gives up (1.5 s).
 const SECOND_CHANGE_TICK_LIMIT: u32 = 150;
-/// RTC polls before a wait gives up even without ticks (a dead PIT must not hang the guest).
-const RTC_POLL_LIMIT: u32 = 2_000_000;
-/// UIP polls per RTC read.
-const UIP_POLL_LIMIT: u32 = 10_000;
-/// Spin iterations between RTC polls (the guest runs exit-free most of the time).
-const SPIN_BETWEEN_POLLS: u64 = 2_000;
 /// Ticks to wait after stopping the PIT to see that none come.
 const QUIET_SPIN: u64 = 3_000_000;
 
@@ -53,30 +47,6 @@ fn on_tick(_vector: u8) {
 
 fn ticks() -> u32 {
     TICKS.load(Ordering::SeqCst)
-}
-
-/// Spins `iterations` times without I/O.
-fn spin(iterations: u64) {
-    for _ in 0..iterations {
-        interrupts::spin_hint();
-    }
-}
-
-/// Waits for the RTC's time of day to differ from `from`; `None` if it did not within
-/// [`SECOND_CHANGE_TICK_LIMIT`] ticks or [`RTC_POLL_LIMIT`] polls.
-fn next_second(from: u32) -> Option<u32> {
-    let start = ticks();
-    for _ in 0..RTC_POLL_LIMIT {
-        let now = rtc::time_of_day(UIP_POLL_LIMIT)?;
-        if now != from {
-            return Some(now);
-        }
-        if ticks().wrapping_sub(start) > SECOND_CHANGE_TICK_LIMIT {
-            return None;
-        }
-        spin(SPIN_BETWEEN_POLLS);
-    }
-    None
 }
 
 fn main(_boot: BootInfo) -> u32 {
@@ -98,13 +68,13 @@ fn main(_boot: BootInfo) -> u32 {
         format_args!("IRQ 0 arrives while the guest spins without I/O"),
     );
 
-    let measured = rtc::time_of_day(UIP_POLL_LIMIT)
-        .and_then(next_second)
+    let measured = rtc::time_of_day(rtc::NEXT_SECOND_UIP_POLL_LIMIT)
+        .and_then(|second| rtc::next_second(second, ticks, SECOND_CHANGE_TICK_LIMIT))
         .and_then(|start| {
             let first_tick = ticks();
             let mut second = start;
             for _ in 0..MEASURE_SECONDS {
-                second = next_second(second)?;
+                second = rtc::next_second(second, ticks, SECOND_CHANGE_TICK_LIMIT)?;
             }
             Some((
                 ticks().wrapping_sub(first_tick),
@@ -137,9 +107,9 @@ fn main(_boot: BootInfo) -> u32 {
     checks.equal("PIC in-service after the handlers", pic::isr(), 0);
     // One tick may already be latched in the IRR when the PIT stopped: let it in, then none.
     interrupts::enable();
-    spin(QUIET_SPIN);
+    interrupts::spin(QUIET_SPIN);
     let settled = ticks();
-    spin(QUIET_SPIN);
+    interrupts::spin(QUIET_SPIN);
     interrupts::disable();
     checks.equal("IRQ 0 after the PIT stopped", ticks(), settled);
     checks.finish()
