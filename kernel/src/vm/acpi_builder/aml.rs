@@ -318,6 +318,23 @@ pub enum AddressSpace {
     BusNumber = 2,
 }
 
+/// Address space descriptor byte 3: the resource type ([`AddressSpace`]).
+const ADDRESS_RESOURCE_TYPE: usize = 3;
+/// Byte 4: general flags.
+const ADDRESS_GENERAL_FLAGS: usize = 4;
+/// Byte 5: type-specific flags.
+const ADDRESS_TYPE_FLAGS: usize = 5;
+/// Word Address Space Descriptor (ACPI §6.4.3.5.3): minimum at 8, maximum at 10, length at 14 (granularity at 6
+/// and translation offset at 12 stay 0).
+const WORD_MIN: usize = 8;
+const WORD_MAX: usize = 10;
+const WORD_LENGTH: usize = 14;
+/// DWord Address Space Descriptor (ACPI §6.4.3.5.2): minimum at 10, maximum at 14, length at 22 (granularity at 6
+/// and translation offset at 18 stay 0).
+const DWORD_MIN: usize = 10;
+const DWORD_MAX: usize = 14;
+const DWORD_LENGTH: usize = 22;
+
 /// The general flags of a bridge window: produced (bit 0 clear), positive decode (bit 1
 /// clear), minimum and maximum fixed.
 const WINDOW_FLAGS: u8 = ADDRESS_MIN_FIXED | ADDRESS_MAX_FIXED;
@@ -328,6 +345,11 @@ fn range_length(min: u64, max: u64, field_max: u64) -> Result<u64, AmlError> {
         .and_then(|span| span.checked_add(1))
         .filter(|&length| length <= field_max)
         .ok_or(AmlError::BadRange { min, max })
+}
+
+/// Copies `field` into `bytes` at `offset` (both sized at compile time by the callers).
+fn put(bytes: &mut [u8], offset: usize, field: &[u8]) {
+    bytes[offset..offset + field.len()].copy_from_slice(field);
 }
 
 /// A large item header: `tag`, then the length of the `total`-byte descriptor's data.
@@ -351,13 +373,12 @@ pub fn word_window(
         WORD_ADDRESS_SPACE_TAG,
         WORD_ADDRESS_SPACE_BYTES,
     ));
-    bytes[3] = space as u8;
-    bytes[4] = WINDOW_FLAGS;
-    bytes[5] = type_flags;
-    // Granularity (6–7) and translation offset (12–13) stay 0.
-    bytes[8..10].copy_from_slice(&min.to_le_bytes());
-    bytes[10..12].copy_from_slice(&max.to_le_bytes());
-    bytes[14..16].copy_from_slice(&(length as u16).to_le_bytes());
+    bytes[ADDRESS_RESOURCE_TYPE] = space as u8;
+    bytes[ADDRESS_GENERAL_FLAGS] = WINDOW_FLAGS;
+    bytes[ADDRESS_TYPE_FLAGS] = type_flags;
+    put(&mut bytes, WORD_MIN, &min.to_le_bytes());
+    put(&mut bytes, WORD_MAX, &max.to_le_bytes());
+    put(&mut bytes, WORD_LENGTH, &(length as u16).to_le_bytes());
     Ok(bytes)
 }
 
@@ -376,13 +397,12 @@ pub fn dword_window(
         DWORD_ADDRESS_SPACE_TAG,
         DWORD_ADDRESS_SPACE_BYTES,
     ));
-    bytes[3] = space as u8;
-    bytes[4] = WINDOW_FLAGS;
-    bytes[5] = type_flags;
-    // Granularity (6–9) and translation offset (18–21) stay 0.
-    bytes[10..14].copy_from_slice(&min.to_le_bytes());
-    bytes[14..18].copy_from_slice(&max.to_le_bytes());
-    bytes[22..26].copy_from_slice(&(length as u32).to_le_bytes());
+    bytes[ADDRESS_RESOURCE_TYPE] = space as u8;
+    bytes[ADDRESS_GENERAL_FLAGS] = WINDOW_FLAGS;
+    bytes[ADDRESS_TYPE_FLAGS] = type_flags;
+    put(&mut bytes, DWORD_MIN, &min.to_le_bytes());
+    put(&mut bytes, DWORD_MAX, &max.to_le_bytes());
+    put(&mut bytes, DWORD_LENGTH, &(length as u32).to_le_bytes());
     Ok(bytes)
 }
 
