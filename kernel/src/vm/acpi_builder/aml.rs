@@ -325,14 +325,12 @@ const ADDRESS_GENERAL_FLAGS: usize = 4;
 /// Byte 5: type-specific flags.
 const ADDRESS_TYPE_FLAGS: usize = 5;
 /// Word Address Space Descriptor (ACPI §6.4.3.5.3): minimum at 8, maximum at 10, length at
-/// 14 (granularity at 6
-/// and translation offset at 12 stay 0).
+/// 14 (granularity at 6 and translation offset at 12 stay 0).
 const WORD_MIN: usize = 8;
 const WORD_MAX: usize = 10;
 const WORD_LENGTH: usize = 14;
 /// DWord Address Space Descriptor (ACPI §6.4.3.5.2): minimum at 10, maximum at 14, length at
-/// 22 (granularity at 6
-/// and translation offset at 18 stay 0).
+/// 22 (granularity at 6 and translation offset at 18 stay 0).
 const DWORD_MIN: usize = 10;
 const DWORD_MAX: usize = 14;
 const DWORD_LENGTH: usize = 22;
